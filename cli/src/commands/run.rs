@@ -1,0 +1,98 @@
+//! `transflow run`: one assembly on embedded defaults, final status JSON on stdout.
+
+use crate::cli::RunArgs;
+use crate::registry::Registry;
+use crate::settings::Paths;
+use anyhow::{Context, Result};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use transflow_host::assembly::{AssemblyStatus, ErrorCode};
+use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, ToolLimits, UploadSource};
+
+/// Runs the assembly and prints its status; exit code 1 when it failed.
+pub async fn run(paths: &Paths, args: RunArgs) -> Result<ExitCode> {
+    let limits = JobLimits { step_timeout: Duration::from_secs(args.step_timeout), ..JobLimits::default() };
+    let engine = super::engine(paths, limits)?;
+    let bytes = match template_bytes(paths, &args.template) {
+        Ok(bytes) => bytes,
+        Err(message) => return Ok(early_failure(ErrorCode::TemplateNotFound, &message)),
+    };
+    let template = match engine.load(&bytes).await {
+        Ok((template, _)) => template,
+        Err(error) => {
+            let message = format!("template `{}` cannot be used: {error}", args.template);
+            return Ok(early_failure(ErrorCode::TemplateInvalid, &message));
+        }
+    };
+    let tools = MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(anyhow::Error::msg)?;
+    let runner = Runner::new(engine, Arc::new(tools), paths.work.clone(), paths.outputs.clone());
+    let uploads = args
+        .files
+        .iter()
+        .map(|path| {
+            let name = path.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy().into_owned());
+            UploadSource { name, path: path.clone() }
+        })
+        .collect();
+    let request = AssemblyRequest {
+        template,
+        uploads,
+        fields: args.fields.into_iter().collect(),
+        user_id: args.user,
+        branch: args.branch.clone(),
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let mut last_shown = -1.0f32;
+    let status = runner
+        .run(request, |status| {
+            if show_progress && status.progress - last_shown >= 1.0 {
+                last_shown = status.progress;
+                eprint!("\r[{:3.0}%] {:<40}", status.progress, status.current_step.as_deref().unwrap_or(""));
+            }
+        })
+        .await;
+    if show_progress {
+        eprintln!();
+    }
+    let json = serde_json::to_string_pretty(&status)?;
+    if !status.assembly_id.is_empty() {
+        let dir = runner.assembly_outputs(&args.branch, &status.assembly_id);
+        fs_err::create_dir_all(&dir)?;
+        fs_err::write(dir.join("status.json"), &json).context("cannot save status.json")?;
+    }
+    println!("{json}");
+    Ok(report(&status))
+}
+
+/// The template's component bytes: a `.wasm` path, or a baked id.
+fn template_bytes(paths: &Paths, template: &str) -> Result<Vec<u8>, String> {
+    if template.ends_with(".wasm") {
+        return std::fs::read(template).map_err(|e| format!("cannot read template file {template}: {e}"));
+    }
+    let registry = Registry::new(&paths.templates);
+    let path = registry.component_path(template).ok_or_else(|| {
+        format!("no template `{template}` in {}; run `transflow bake` first", paths.templates.display())
+    })?;
+    std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Prints a status-shaped error for failures before an assembly exists.
+fn early_failure(code: ErrorCode, message: &str) -> ExitCode {
+    let json = serde_json::json!({ "error": code, "message": message });
+    println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+    eprintln!("error: {code}: {message}");
+    ExitCode::FAILURE
+}
+
+/// One line on stderr when the assembly failed, naming the step.
+fn report(status: &AssemblyStatus) -> ExitCode {
+    match status.error {
+        None => ExitCode::SUCCESS,
+        Some(code) => {
+            eprintln!("error: {code}: {}", status.message);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The assembly model: deterministic ids, the Transloadit-shaped status document and its
+//! error codes.
+
+mod error_code;
+mod id;
+mod status;
+
+pub use error_code::ErrorCode;
+pub use id::{assembly_id, file_id};
+pub use status::{AssemblyState, AssemblyStatus, FileRecord, UserRef, now_rfc3339};

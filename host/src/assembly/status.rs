@@ -1,0 +1,135 @@
+//! The assembly status document, shaped like Transloadit's so existing clients can poll it.
+
+use super::ErrorCode;
+use crate::media::MediaMeta;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where an assembly is in its life. Serialized into the status `ok` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AssemblyState {
+    /// Waiting for uploads.
+    AssemblyUploading,
+    /// Steps are running.
+    AssemblyExecuting,
+    /// Every step finished; results are ready.
+    AssemblyCompleted,
+    /// Canceled by its owner.
+    AssemblyCanceled,
+}
+
+/// The owner of an assembly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    /// The user id from the request (or `local` for `transflow run`).
+    pub user_id: String,
+}
+
+/// An upload or a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Upload id, or result id.
+    pub id: String,
+    /// File name.
+    pub name: String,
+    /// Name without extension.
+    pub basename: String,
+    /// Lower-case extension without the dot.
+    pub ext: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type detected from the content.
+    pub mime: String,
+    /// Lower-case hex MD5 of the content.
+    pub md5hash: String,
+    /// What ffprobe found; `null` when it is not media.
+    pub meta: Option<MediaMeta>,
+    /// For results: the upload the result derives from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_id: Option<String>,
+    /// For results: the step that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// Where the file can be fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// The status JSON of one assembly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssemblyStatus {
+    /// Deterministic id, see [`crate::assembly::assembly_id`].
+    pub assembly_id: String,
+    /// The state while things go well; absent once `error` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ok: Option<AssemblyState>,
+    /// The error code once the assembly failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorCode>,
+    /// A sentence for people: what happened and, on failure, which step and what to do.
+    pub message: String,
+    /// The step that failed, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    /// Template id.
+    pub template_id: String,
+    /// Template version: the sha256 of its component.
+    pub template_version: String,
+    /// Branch the assembly belongs to.
+    pub branch: String,
+    /// Owner.
+    pub user: UserRef,
+    /// The assembly's user fields.
+    pub fields: BTreeMap<String, String>,
+    /// Uploaded files.
+    pub uploads: Vec<FileRecord>,
+    /// Results by step name.
+    pub results: BTreeMap<String, Vec<FileRecord>>,
+    /// Bytes the uploads will have.
+    pub bytes_expected: u64,
+    /// Bytes received so far.
+    pub bytes_received: u64,
+    /// Bytes of uploads and results together.
+    pub bytes_usage: u64,
+    /// Overall progress in percent (0–100).
+    pub progress: f32,
+    /// The step running now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_step: Option<String>,
+    /// How ffmpeg was isolated: `bubblewrap` or `none`.
+    pub sandbox: String,
+    /// When execution started (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_start: Option<String>,
+    /// Seconds from execution start to the end (or to now, while running).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_duration: Option<f64>,
+    /// When the assembly was created (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+impl AssemblyStatus {
+    /// Whether the assembly has ended (completed, canceled or failed).
+    pub fn is_finished(&self) -> bool {
+        self.error.is_some()
+            || matches!(self.ok, Some(AssemblyState::AssemblyCompleted | AssemblyState::AssemblyCanceled))
+    }
+
+    /// Marks the assembly failed in `step` with `code` and a message for people.
+    pub fn fail(&mut self, code: ErrorCode, step: Option<&str>, message: String) {
+        self.ok = None;
+        self.error = Some(code);
+        self.failed_step = step.map(str::to_owned);
+        self.message = message;
+    }
+}
+
+/// Now, as RFC 3339 in UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}

@@ -1,0 +1,110 @@
+//! `ffmpeg`: runs ffmpeg and ffprobe for the guest after the argument policy has passed every
+//! argument, and turns tool failures into errors that name the tool, exit code and input.
+
+use crate::bindings::transflow::template::ffmpeg::{Host, RunOptions};
+use crate::bindings::transflow::template::types::{BadInput, ToolFailure};
+use crate::bindings::{GuestError, WitMediaMeta};
+use crate::engine::StepTimedOut;
+use crate::job::{InputRecord, JobState, StepScope};
+use crate::media::{ToolError, policy};
+use crate::workspace::{StepView, Workspace};
+
+type GuestResult<T> = wasmtime::Result<Result<T, GuestError>>;
+
+impl Host for JobState {
+    async fn run(&mut self, args: Vec<String>, options: RunOptions) -> GuestResult<()> {
+        let scope = self.charge()?;
+        let view = StepView { workspace: &scope.workspace, step: &scope.step };
+        let checked = match policy::check_ffmpeg_args(&args, &view) {
+            Ok(checked) => checked,
+            Err(refusal) => return Ok(Err(refusal.into())),
+        };
+        for input in &checked.inputs {
+            if let Some(bad) = unusable_input(scope, input) {
+                return Ok(Err(bad));
+            }
+        }
+        let duration = options.duration.or_else(|| {
+            let first = checked.inputs.first()?;
+            scope.inputs.iter().find(|i| &i.path == first)?.meta.as_ref()?.duration
+        });
+        let (start, end) = (options.progress_start.clamp(0.0, 1.0), options.progress_end.clamp(0.0, 1.0));
+        let scope: &StepScope = scope;
+        let on_progress = |seconds: f64| {
+            if let Some(total) = duration.filter(|d| *d > 0.0) {
+                let done = (seconds / total).clamp(0.0, 1.0) as f32;
+                scope.report_progress(start + (end - start) * done, None);
+            }
+        };
+        let outcome = scope.tools.run_ffmpeg(scope.workspace.root(), &checked.args, scope.deadline, on_progress).await;
+        if let Err(error) = outcome {
+            return tool_error(scope, error, &checked.inputs);
+        }
+        scope.report_progress(end, None);
+        let written = scope.workspace.bytes_under(&Workspace::step_dir(&scope.step))?;
+        if written > scope.limits.output_bytes {
+            let limit = scope.limits.output_bytes;
+            return Ok(Err(GuestError::LimitExceeded(format!(
+                "step `{}` wrote {written} bytes; the limit is {limit} bytes",
+                scope.step
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
+    async fn probe(&mut self, path: String) -> GuestResult<WitMediaMeta> {
+        let scope = self.charge()?;
+        if let Err(refusal) = policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step }) {
+            return Ok(Err(refusal.into()));
+        }
+        if let Some(bad) = unusable_input(scope, &path) {
+            return Ok(Err(bad));
+        }
+        match scope.tools.probe(scope.workspace.root(), &path).await {
+            Ok(Some(meta)) => Ok(Ok(WitMediaMeta::from(&meta))),
+            Ok(None) => Ok(Err(GuestError::BadInput(BadInput { input: path, reason: "not a media file".into() }))),
+            Err(error) => tool_error(scope, error, &[path]),
+        }
+    }
+
+    async fn probe_json(&mut self, path: String) -> GuestResult<String> {
+        let scope = self.charge()?;
+        if let Err(refusal) = policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step }) {
+            return Ok(Err(refusal.into()));
+        }
+        match scope.tools.probe_json(scope.workspace.root(), &path).await {
+            Ok(json) => Ok(Ok(json)),
+            Err(error) => tool_error(scope, error, &[path]),
+        }
+    }
+}
+
+/// The error for an input the host knows is empty or not media, before any tool sees it.
+fn unusable_input(scope: &StepScope, path: &str) -> Option<GuestError> {
+    let input = scope.inputs.iter().find(|i| i.path == path)?;
+    let reason = input.problem.clone()?;
+    Some(GuestError::BadInput(BadInput { input: input.name.clone(), reason }))
+}
+
+/// Maps a tool failure to the guest's error; a deadline or a host fault traps instead, so the
+/// template cannot swallow it.
+fn tool_error<T>(scope: &StepScope, error: ToolError, inputs: &[String]) -> GuestResult<T> {
+    match error {
+        ToolError::TimedOut { .. } => Err(wasmtime::Error::new(StepTimedOut)),
+        ToolError::Spawn { .. } => Err(wasmtime::Error::new(crate::runner::HostFault(error.to_string()))),
+        ToolError::FileTooLarge { .. } => Ok(Err(GuestError::LimitExceeded(error.to_string()))),
+        ToolError::Failed { tool, exit_code, stderr_tail } => {
+            let input = blamed_input(&scope.inputs, inputs, &stderr_tail);
+            Ok(Err(GuestError::ToolFailed(ToolFailure { tool: tool.into(), exit_code, stderr_tail, input })))
+        }
+    }
+}
+
+/// The input a failure is about: the only one, or the one stderr names.
+fn blamed_input(known: &[InputRecord], used: &[String], stderr: &str) -> Option<String> {
+    let name_of = |path: &String| known.iter().find(|i| &i.path == path).map_or_else(|| path.clone(), |i| i.name.clone());
+    match used {
+        [only] => Some(name_of(only)),
+        _ => used.iter().find(|path| stderr.contains(path.as_str())).map(name_of),
+    }
+}

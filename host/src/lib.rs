@@ -1,0 +1,24 @@
+//! The Transflow runtime.
+//!
+//! Templates are WebAssembly components (`wit/transflow.wit`) that describe a pipeline and run
+//! its steps; this crate hosts them. It owns everything that must be trusted: the wasmtime
+//! engine and its per-job limits ([`engine`], [`limits`]), the host side of each capability
+//! ([`capabilities`]), ffmpeg and ffprobe as sandboxed subprocesses behind one argument policy
+//! ([`media`]), the per-job workspace ([`workspace`]), the assembly model ([`assembly`]) and the
+//! runner that ties them together ([`runner`]).
+
+pub mod assembly;
+pub mod bindings;
+mod capabilities;
+pub mod engine;
+pub mod job;
+pub mod limits;
+pub mod media;
+pub mod runner;
+pub mod template;
+pub mod workspace;
+
+pub use engine::{EngineError, EngineSettings, LoadSource, LoadedTemplate, TemplateEngine};
+pub use limits::JobLimits;
+pub use media::{MediaTools, ToolLimits};
+pub use runner::{AssemblyRequest, Runner, UploadSource};

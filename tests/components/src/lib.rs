@@ -1,0 +1,7 @@
+//! Paths of the guest components the tests run, built by `build.rs`.
+//!
+//! Built-in templates: `VIDEO_THUMBNAILS`, `VIDEO_ENCODE`, `HLS`, `AUDIO_ENCODE`, `IMAGE_RESIZE`.
+//! Hostile fixtures (see each crate's doc comment for what it expects): `TRAP_STEP`,
+//! `SPIN_FOREVER`, `EXHAUST_MEMORY`, `FFMPEG_ARGS`.
+
+include!(concat!(env!("OUT_DIR"), "/components.rs"));

@@ -1,0 +1,187 @@
+//! Shared helpers for the integration tests: generated media, ffprobe, and a host harness that
+//! runs a component on files and returns the final status.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use transflow_host::assembly::AssemblyStatus;
+use transflow_host::{
+    AssemblyRequest, EngineSettings, JobLimits, MediaTools, Runner, TemplateEngine, ToolLimits, UploadSource,
+};
+
+/// Media generated once per test binary with ffmpeg's lavfi sources.
+#[derive(Debug)]
+pub struct Media {
+    _dir: tempfile::TempDir,
+    /// 4 s, 640×360, 25 fps, H.264 + AAC sine.
+    pub clip: PathBuf,
+    /// 3 s, 48 kHz stereo WAV sine.
+    pub audio: PathBuf,
+    /// 1600×900 PNG test card.
+    pub image: PathBuf,
+    /// The clip cut to its first 3 KiB: a corrupt MP4.
+    pub corrupt: PathBuf,
+    /// An empty file named like a video.
+    pub empty: PathBuf,
+    /// A text file named like a video.
+    pub text: PathBuf,
+}
+
+/// The shared media, generated on first use.
+pub fn media() -> &'static Media {
+    static MEDIA: OnceLock<Media> = OnceLock::new();
+    MEDIA.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| dir.path().join(name);
+        ffmpeg(&[
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=4",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+            path("clip.mp4").to_str().unwrap(),
+        ]);
+        ffmpeg(&[
+            "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=3", "-ac", "2",
+            path("tone.wav").to_str().unwrap(),
+        ]);
+        ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=1600x900", "-frames:v", "1", path("card.png").to_str().unwrap()]);
+        let clip = std::fs::read(path("clip.mp4")).unwrap();
+        std::fs::write(path("corrupt.mp4"), &clip[..3072.min(clip.len())]).unwrap();
+        std::fs::write(path("empty.mp4"), b"").unwrap();
+        std::fs::write(path("notes.mp4"), b"these are meeting notes, not a video\n".repeat(50)).unwrap();
+        Media {
+            clip: path("clip.mp4"),
+            audio: path("tone.wav"),
+            image: path("card.png"),
+            corrupt: path("corrupt.mp4"),
+            empty: path("empty.mp4"),
+            text: path("notes.mp4"),
+            _dir: dir,
+        }
+    })
+}
+
+fn ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg is installed (scripts/setup.sh)");
+    assert!(status.success(), "ffmpeg {args:?} failed");
+}
+
+/// `ffprobe -show_format -show_streams` of a file, as JSON.
+pub fn ffprobe(path: &Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed");
+    assert!(output.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The first stream of `kind` (`video`/`audio`) in a probe.
+pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} stream in {probe}"))
+}
+
+/// Seconds of a probe's container duration.
+pub fn duration(probe: &Value) -> f64 {
+    probe["format"]["duration"].as_str().and_then(|d| d.parse().ok()).expect("duration")
+}
+
+/// The local path behind a result's `file://` URL.
+pub fn result_path(url: &str) -> PathBuf {
+    let path = url.strip_prefix("file://").expect("file URL");
+    let mut decoded = Vec::new();
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            decoded.push(u8::from_str_radix(&path[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(String::from_utf8(decoded).unwrap())
+}
+
+/// A host with its own data directory, engine and tools.
+#[derive(Debug)]
+pub struct Harness {
+    /// The engine (shared by every run of this harness).
+    pub engine: Arc<TemplateEngine>,
+    runner: Runner,
+    dir: tempfile::TempDir,
+}
+
+/// What a run observed besides its final status.
+#[derive(Debug)]
+pub struct Run {
+    /// The final status.
+    pub status: AssemblyStatus,
+    /// Every progress value reported, in order.
+    pub progress: Vec<f32>,
+}
+
+impl Harness {
+    /// A harness with default limits.
+    pub async fn new() -> Harness {
+        Harness::with_limits(JobLimits::default()).await
+    }
+
+    /// A harness with these limits.
+    pub async fn with_limits(limits: JobLimits) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = EngineSettings { cache_dir: dir.path().join("cache"), max_instances: 8, limits };
+        let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
+        let tools = MediaTools::detect(None, None, true, ToolLimits::default()).await.expect("ffmpeg installed");
+        let runner = Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), dir.path().join("outputs"));
+        Harness { engine, runner, dir }
+    }
+
+    /// The harness's data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `component` on `files` with `fields` as user `tester` on branch `test`.
+    pub async fn run(&self, component: &str, files: &[&Path], fields: &[(&str, &str)]) -> Run {
+        self.run_as("tester", component, files, fields).await
+    }
+
+    /// Runs as `user`.
+    pub async fn run_as(&self, user: &str, component: &str, files: &[&Path], fields: &[(&str, &str)]) -> Run {
+        let bytes = std::fs::read(component).expect("component built");
+        let (template, _) = self.engine.load(&bytes).await.expect("template loads");
+        let request = AssemblyRequest {
+            template,
+            uploads: files
+                .iter()
+                .map(|f| UploadSource { name: f.file_name().unwrap().to_string_lossy().into(), path: f.to_path_buf() })
+                .collect(),
+            fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            user_id: user.into(),
+            branch: "test".into(),
+        };
+        let mut progress = Vec::new();
+        let status = self.runner.run(request, |s| progress.push(s.progress)).await;
+        Run { status, progress }
+    }
+}
+
+/// Asserts the assembly completed, printing the status otherwise.
+pub fn assert_completed(status: &AssemblyStatus) {
+    assert!(
+        status.error.is_none() && status.is_finished(),
+        "assembly did not complete: {}",
+        serde_json::to_string_pretty(status).unwrap()
+    );
+}

@@ -1,0 +1,19 @@
+//! Assembly ids are deterministic: same files, template, user and branch → same id.
+
+use test_components as components;
+use transflow_tests::{Harness, media};
+
+#[tokio::test]
+async fn the_same_inputs_give_the_same_id_in_any_order() {
+    // The id is fixed before any step runs, so whether the steps succeed does not matter here.
+    let harness = Harness::new().await;
+    let fields = [("count", "1")];
+    let thumbs = components::VIDEO_THUMBNAILS;
+    let a = harness.run(thumbs, &[&media().clip, &media().image], &fields).await.status;
+    let b = harness.run(thumbs, &[&media().image, &media().clip], &fields).await.status;
+    assert_eq!(a.assembly_id, b.assembly_id);
+    let other_user = harness.run_as("someone-else", thumbs, &[&media().clip, &media().image], &fields).await.status;
+    assert_ne!(a.assembly_id, other_user.assembly_id);
+    let md5s: Vec<String> = a.uploads.iter().map(|u| u.md5hash.clone()).collect();
+    assert_eq!(a.assembly_id, transflow_host::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test"));
+}
