@@ -488,9 +488,19 @@ fn classify_trap(
     if let Some(io) = trap.downcast_ref::<std::io::Error>() {
         return failure(ErrorCode::InternalError, format!("host I/O failed: {io}"));
     }
-    let panic = guest_stderr.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned);
-    let detail = panic.unwrap_or_else(|| trap.to_string());
+    let detail = last_stderr_message(guest_stderr).unwrap_or_else(|| trap.to_string());
     failure(ErrorCode::TemplateTrapped, format!("the template crashed: {detail}"))
+}
+
+/// The last meaningful line a crashing guest wrote: a Rust panic prints its message after the
+/// `panicked at` line and then a `note:` about backtraces, which says nothing about the cause.
+fn last_stderr_message(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("note:") && !l.contains("panicked at"))
+        .map(str::to_owned)
 }
 
 fn classify_step_error(error: StepError) -> StepFailure {

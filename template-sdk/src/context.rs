@@ -92,6 +92,17 @@ impl Context {
 }
 
 impl types::InputFile {
+    /// The probed metadata, or an `INPUT_INVALID` error naming this input when ffprobe could not
+    /// read it (corrupt, empty or not media): call it first when a step only makes sense on media.
+    pub fn media(&self) -> Result<&MediaMeta, crate::StepError> {
+        self.meta.as_ref().ok_or_else(|| {
+            crate::StepError::Host(Error::BadInput(types::BadInput {
+                input: self.name.clone(),
+                reason: "ffprobe could not read it as media (corrupt, empty or not a media file)".into(),
+            }))
+        })
+    }
+
     /// Duration in seconds, when the input is timed media.
     pub fn duration(&self) -> Option<f64> {
         self.meta.as_ref().and_then(|m| m.duration)

@@ -119,7 +119,7 @@ pub struct Harness {
     /// The engine (shared by every run of this harness).
     pub engine: Arc<TemplateEngine>,
     runner: Runner,
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
 }
 
 /// What a run observed besides its final status.
@@ -129,6 +129,8 @@ pub struct Run {
     pub status: AssemblyStatus,
     /// Every progress value reported, in order.
     pub progress: Vec<f32>,
+    /// Keeps the harness's directory, and so the result files, alive while the run is inspected.
+    _dir: Arc<tempfile::TempDir>,
 }
 
 impl Harness {
@@ -139,7 +141,7 @@ impl Harness {
 
     /// A harness with these limits.
     pub async fn with_limits(limits: JobLimits) -> Harness {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let settings = EngineSettings { cache_dir: dir.path().join("cache"), max_instances: 8, limits };
         let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
         let tools = MediaTools::detect(None, None, true, ToolLimits::default()).await.expect("ffmpeg installed");
@@ -173,7 +175,7 @@ impl Harness {
         };
         let mut progress = Vec::new();
         let status = self.runner.run(request, |s| progress.push(s.progress)).await;
-        Run { status, progress }
+        Run { status, progress, _dir: self.dir.clone() }
     }
 }
 

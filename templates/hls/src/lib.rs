@@ -31,6 +31,7 @@ impl Template for Hls {
         let inputs = ctx.inputs();
         let share = 1.0 / inputs.len() as f32;
         for (index, input) in inputs.iter().enumerate() {
+            input.media()?;
             let (_, source) = input
                 .dimensions()
                 .ok_or_else(|| StepError::failed(format!("{} has no video stream", input.name)))?;

@@ -77,6 +77,7 @@ fn encode(ctx: &Context, format: &Format) -> Result<(), StepError> {
     let inputs = ctx.inputs();
     let share = 1.0 / inputs.len() as f32;
     for (index, input) in inputs.iter().enumerate() {
+        input.media()?;
         let (_, source) = input
             .dimensions()
             .ok_or_else(|| StepError::failed(format!("{} has no video stream", input.name)))?;

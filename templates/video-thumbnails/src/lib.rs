@@ -19,6 +19,7 @@ impl Template for VideoThumbnails {
         let width: u32 = ctx.field_in("width", 320, 16..=3840)?;
         let inputs = ctx.inputs();
         for (index, input) in inputs.iter().enumerate() {
+            input.media()?;
             let duration = input
                 .duration()
                 .filter(|d| *d > 0.0)
