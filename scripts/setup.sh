@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Transflow needs, only when it is missing: ffmpeg/ffprobe, bubblewrap (the
-# optional ffmpeg sandbox) and the wasm32-wasip2 Rust target. Safe to run any number of times.
+# optional ffmpeg sandbox), Chromium and its WebDriver (the page's browser test) and the
+# wasm32-wasip2 Rust target. Safe to run any number of times.
 set -euo pipefail
 
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -7,9 +7,15 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "transflow", version, about)]
 pub struct Cli {
-    /// Where Transflow keeps templates, caches and outputs.
-    #[arg(long, global = true, env = "TRANSFLOW_DATA_DIR", default_value = ".transflow")]
-    pub data_dir: PathBuf,
+    /// Where Transflow keeps templates, caches, uploads and outputs [default: from the config
+    /// file, else `.transflow`].
+    #[arg(long, global = true, env = "TRANSFLOW_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The configuration file; missing means defaults. `TRANSFLOW_{SECTION}_{KEY}` variables
+    /// override it.
+    #[arg(long, global = true, env = "TRANSFLOW_CONFIG", default_value = "transflow.toml")]
+    pub config: PathBuf,
 
     #[command(subcommand)]
     pub command: Command,
@@ -22,6 +28,25 @@ pub enum Command {
     Bake(BakeArgs),
     /// Run one assembly locally and print its final status JSON.
     Run(RunArgs),
+    /// Serve the API, the upload page, the worker and webhooks on embedded defaults.
+    Dev(DevArgs),
+    /// Print the status JSON of an assembly from the embedded status store.
+    Status(StatusArgs),
+}
+
+/// `transflow dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Port on 127.0.0.1 [default: from `server.listen` in the config, else 8080]; 0 picks a free one.
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// `transflow status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The assembly id.
+    pub assembly_id: String,
 }
 
 /// `transflow bake`.
@@ -30,7 +55,8 @@ pub struct BakeArgs {
     /// Directory holding one template crate per sub-directory.
     #[arg(long, default_value = "templates")]
     pub templates: PathBuf,
-    /// Registry directory to write `<id>.wasm` and `manifest.json` into [default: DATA_DIR/templates].
+    /// Registry directory to publish into (`{id}/{sha256}.wasm`, `{sha256}.json`, `pointer.json`)
+    /// [default: DATA_DIR/templates].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

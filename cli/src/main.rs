@@ -1,9 +1,7 @@
-//! `transflow`: bake templates, run assemblies.
+//! `transflow`: bake templates, run assemblies, serve the embedded stack.
 
 mod cli;
 mod commands;
-mod registry;
-mod settings;
 
 use clap::Parser;
 use std::process::ExitCode;

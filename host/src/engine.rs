@@ -160,6 +160,12 @@ impl TemplateEngine {
         Ok((loaded, source))
     }
 
+    /// A version already loaded in this process, so a worker that knows the current version
+    /// from the registry pointer need not fetch the bytes again.
+    pub fn loaded(&self, version: &str) -> Option<Arc<LoadedTemplate>> {
+        self.loaded.lock().expect("cache lock").get(version).cloned()
+    }
+
     /// Drops a version from memory (the disk cache stays); used by tests and hot swap.
     pub fn forget(&self, version: &str) {
         self.loaded.lock().expect("cache lock").remove(version);

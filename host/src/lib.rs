@@ -7,15 +7,21 @@
 //! ([`media`]), the per-job workspace ([`workspace`]), the assembly model ([`assembly`]) and the
 //! runner that ties them together ([`runner`]).
 
+pub mod api;
 pub mod assembly;
+pub mod backends;
 pub mod bindings;
 mod capabilities;
+pub mod config;
+pub mod embedded;
 pub mod engine;
 pub mod job;
 pub mod limits;
 pub mod media;
 pub mod runner;
 pub mod template;
+pub mod webhook;
+pub mod worker;
 pub mod workspace;
 
 pub use engine::{EngineError, EngineSettings, LoadSource, LoadedTemplate, TemplateEngine};

@@ -81,8 +81,7 @@ impl Runner {
 
     /// Runs the assembly to its end; `on_update` sees every status change (progress included).
     /// The returned status is completed or carries an error code; this never panics on bad input.
-    pub async fn run(&self, request: AssemblyRequest, mut on_update: impl FnMut(&AssemblyStatus)) -> AssemblyStatus {
-        let template = request.template.clone();
+    pub async fn run(&self, request: AssemblyRequest, on_update: impl FnMut(&AssemblyStatus)) -> AssemblyStatus {
         let mut status = new_status(&request, &self.tools);
         let hashed = match hash_uploads(&request.uploads).await {
             Ok(hashed) => hashed,
@@ -92,9 +91,28 @@ impl Runner {
             }
         };
         let md5s: Vec<String> = hashed.iter().map(|(md5, _)| md5.clone()).collect();
-        status.assembly_id = assembly_id(&md5s, &template.description.id, &request.user_id, &request.branch);
+        status.assembly_id =
+            assembly_id(&md5s, &request.template.description.id, &request.user_id, &request.branch);
         status.bytes_expected = hashed.iter().map(|(_, size)| size).sum();
         status.bytes_received = status.bytes_expected;
+        self.run_identified(request, status, &hashed, on_update).await
+    }
+
+    /// Runs an assembly whose id and upload digests are already known (a worker's job, whose
+    /// uploads were checked on arrival), starting from its stored `status`.
+    pub async fn run_identified(
+        &self,
+        request: AssemblyRequest,
+        mut status: AssemblyStatus,
+        hashed: &[(String, u64)],
+        mut on_update: impl FnMut(&AssemblyStatus),
+    ) -> AssemblyStatus {
+        status.ok = Some(AssemblyState::AssemblyExecuting);
+        status.template_version = request.template.version.clone();
+        status.sandbox = self.tools.sandbox().name().into();
+        status.execution_start = Some(now_rfc3339());
+        status.uploads.clear();
+        status.results.clear();
         on_update(&status);
 
         let workspace = match Workspace::create(&self.work_dir, &status.assembly_id[..16]) {
@@ -104,7 +122,7 @@ impl Runner {
                 return status;
             }
         };
-        let outcome = self.execute(&request, &workspace, &hashed, &mut status, &mut on_update).await;
+        let outcome = self.execute(&request, &workspace, hashed, &mut status, &mut on_update).await;
         if let Err(failure) = outcome {
             let step = status.current_step.take();
             status.fail(failure.code, step.as_deref(), failure.message);
@@ -305,6 +323,7 @@ fn new_status(request: &AssemblyRequest, tools: &MediaTools) -> AssemblyStatus {
         branch: request.branch.clone(),
         user: UserRef { user_id: request.user_id.clone() },
         fields: request.fields.clone(),
+        expected_uploads: Vec::new(),
         uploads: Vec::new(),
         results: BTreeMap::new(),
         bytes_expected: 0,
@@ -315,6 +334,8 @@ fn new_status(request: &AssemblyRequest, tools: &MediaTools) -> AssemblyStatus {
         sandbox: tools.sandbox().name().into(),
         execution_start: Some(now.clone()),
         execution_duration: None,
+        notify_url: None,
+        notify: None,
         created_at: now.clone(),
         updated_at: now,
     }

@@ -100,7 +100,7 @@ impl TemplateDescription {
 
 /// Names go into paths and URLs: lower-case ASCII letters, digits, `-` and `_`, 1–64 bytes,
 /// starting with a letter or digit.
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())

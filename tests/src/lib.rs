@@ -1,6 +1,10 @@
 //! Shared helpers for the integration tests: generated media, ffprobe, and a host harness that
 //! runs a component on files and returns the final status.
 
+pub mod browser;
+pub mod dev_server;
+pub mod stack;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,17 +1,19 @@
-//! `transflow bake`: build template crates for wasm32-wasip2, check them in the host, register them.
+//! `transflow bake`: build template crates for wasm32-wasip2, check them in the host, publish
+//! each as the current version in the local template registry.
 
 use crate::cli::BakeArgs;
-use crate::registry::{ManifestEntry, Registry};
-use crate::settings::Paths;
+use transflow_host::embedded::Layout;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use transflow_host::JobLimits;
+use transflow_host::backends::local::DirTemplateRegistry;
+use transflow_host::backends::{TemplateRegistry, TemplateVersion};
 
 const TARGET: &str = "wasm32-wasip2";
 
 /// Builds, checks and registers every template under `args.templates`.
-pub async fn bake(paths: &Paths, args: BakeArgs) -> Result<ExitCode> {
+pub async fn bake(paths: &Layout, args: BakeArgs) -> Result<ExitCode> {
     let crates = template_crates(&args.templates)?;
     if crates.is_empty() {
         bail!(
@@ -21,7 +23,7 @@ pub async fn bake(paths: &Paths, args: BakeArgs) -> Result<ExitCode> {
     }
     check_target_installed()?;
     let registry_dir = args.out.clone().unwrap_or_else(|| paths.templates.clone());
-    let registry = Registry::new(&registry_dir);
+    let registry = DirTemplateRegistry::new(&registry_dir);
     let engine = super::engine(paths, JobLimits::default())?;
     let total = crates.len();
     for (index, dir) in crates.iter().enumerate() {
@@ -40,17 +42,15 @@ pub async fn bake(paths: &Paths, args: BakeArgs) -> Result<ExitCode> {
             bytes.len() / 1024,
             description.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" → ")
         );
-        registry.publish(
-            &bytes,
-            ManifestEntry {
-                id: description.id.clone(),
-                sha256: template.version.clone(),
-                size: bytes.len() as u64,
-                language: "rust".into(),
-                built_at: transflow_host::assembly::now_rfc3339(),
-                description,
-            },
-        )?;
+        let version = TemplateVersion {
+            id: description.id.clone(),
+            sha256: template.version.clone(),
+            size: bytes.len() as u64,
+            language: "rust".into(),
+            published_at: transflow_host::assembly::now_rfc3339(),
+            description,
+        };
+        registry.publish(&bytes, version).await?;
     }
     eprintln!("baked {total} template(s) into {}", registry_dir.display());
     Ok(ExitCode::SUCCESS)

@@ -1,21 +1,22 @@
 //! `transflow run`: one assembly on embedded defaults, final status JSON on stdout.
 
 use crate::cli::RunArgs;
-use crate::registry::Registry;
-use crate::settings::Paths;
+use transflow_host::embedded::Layout;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use transflow_host::assembly::{AssemblyStatus, ErrorCode};
+use transflow_host::backends::TemplateRegistry;
+use transflow_host::backends::local::DirTemplateRegistry;
 use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, ToolLimits, UploadSource};
 
 /// Runs the assembly and prints its status; exit code 1 when it failed.
-pub async fn run(paths: &Paths, args: RunArgs) -> Result<ExitCode> {
+pub async fn run(paths: &Layout, args: RunArgs) -> Result<ExitCode> {
     let limits = JobLimits { step_timeout: Duration::from_secs(args.step_timeout), ..JobLimits::default() };
     let engine = super::engine(paths, limits)?;
-    let bytes = match template_bytes(paths, &args.template) {
+    let bytes = match template_bytes(paths, &args.template).await {
         Ok(bytes) => bytes,
         Err(message) => return Ok(early_failure(ErrorCode::TemplateNotFound, &message)),
     };
@@ -66,16 +67,15 @@ pub async fn run(paths: &Paths, args: RunArgs) -> Result<ExitCode> {
     Ok(report(&status))
 }
 
-/// The template's component bytes: a `.wasm` path, or a baked id.
-fn template_bytes(paths: &Paths, template: &str) -> Result<Vec<u8>, String> {
+/// The template's component bytes: a `.wasm` path, or the current version of a baked id.
+async fn template_bytes(paths: &Layout, template: &str) -> Result<Vec<u8>, String> {
     if template.ends_with(".wasm") {
         return std::fs::read(template).map_err(|e| format!("cannot read template file {template}: {e}"));
     }
-    let registry = Registry::new(&paths.templates);
-    let path = registry.component_path(template).ok_or_else(|| {
-        format!("no template `{template}` in {}; run `transflow bake` first", paths.templates.display())
-    })?;
-    std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let registry = DirTemplateRegistry::new(&paths.templates);
+    let missing = || format!("no template `{template}` in {}; run `transflow bake` first", paths.templates.display());
+    let version = registry.current(template).await.map_err(|e| e.to_string())?.ok_or_else(missing)?;
+    registry.fetch(template, &version.sha256).await.map_err(|e| e.to_string())
 }
 
 /// Prints a status-shaped error for failures before an assembly exists.

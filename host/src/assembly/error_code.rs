@@ -32,6 +32,9 @@ pub enum ErrorCode {
     TemplateTrapped,
     /// The host failed; not the template's or the input's fault.
     InternalError,
+    /// Processing failed on every delivery of the job (a storage outage, or a worker that
+    /// crashed each time); the job was set aside in the dead-letter queue.
+    RetriesExhausted,
 }
 
 impl ErrorCode {
@@ -50,6 +53,7 @@ impl ErrorCode {
             ErrorCode::ResourceLimit => "RESOURCE_LIMIT",
             ErrorCode::TemplateTrapped => "TEMPLATE_TRAPPED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::RetriesExhausted => "RETRIES_EXHAUSTED",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The assembly model: deterministic ids, the Transloadit-shaped status document and its
-//! error codes.
+//! The assembly model: deterministic ids, the Transloadit-shaped status document, its state
+//! machine and its error codes.
 
 mod error_code;
 mod id;
@@ -7,4 +7,4 @@ mod status;
 
 pub use error_code::ErrorCode;
 pub use id::{assembly_id, file_id};
-pub use status::{AssemblyState, AssemblyStatus, FileRecord, UserRef, now_rfc3339};
+pub use status::{AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, UserRef, now_rfc3339};

@@ -56,6 +56,23 @@ pub struct FileRecord {
     pub url: Option<String>,
 }
 
+/// A file announced by create-upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedUpload {
+    /// Upload id (part of the object key).
+    pub upload_id: String,
+    /// File name as the client gave it.
+    pub name: String,
+    /// Declared size in bytes.
+    pub size: u64,
+    /// Declared lower-case hex MD5.
+    pub md5: String,
+    /// Declared content type.
+    pub mime: String,
+    /// Whether the upload has arrived and matched its declaration.
+    pub received: bool,
+}
+
 /// The status JSON of one assembly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssemblyStatus {
@@ -82,6 +99,10 @@ pub struct AssemblyStatus {
     pub user: UserRef,
     /// The assembly's user fields.
     pub fields: BTreeMap<String, String>,
+    /// The files create-upload announced, each marked once it has arrived; the assembly runs
+    /// when all have. Empty for `transflow run`, which has its files at hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_uploads: Vec<ExpectedUpload>,
     /// Uploaded files.
     pub uploads: Vec<FileRecord>,
     /// Results by step name.
@@ -105,6 +126,12 @@ pub struct AssemblyStatus {
     /// Seconds from execution start to the end (or to now, while running).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_duration: Option<f64>,
+    /// Where the status is posted when the assembly ends (besides the template's webhook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    /// How the webhook delivery went, once attempted.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::webhook::NotifyRecord>,
     /// When the assembly was created (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -114,8 +141,18 @@ pub struct AssemblyStatus {
 impl AssemblyStatus {
     /// Whether the assembly has ended (completed, canceled or failed).
     pub fn is_finished(&self) -> bool {
-        self.error.is_some()
-            || matches!(self.ok, Some(AssemblyState::AssemblyCompleted | AssemblyState::AssemblyCanceled))
+        self.phase().is_final()
+    }
+
+    /// Where the assembly is in its life; see [`Phase::may_become`].
+    pub fn phase(&self) -> Phase {
+        match (self.error, self.ok) {
+            (Some(_), _) => Phase::Failed,
+            (None, Some(AssemblyState::AssemblyCompleted)) => Phase::Completed,
+            (None, Some(AssemblyState::AssemblyCanceled)) => Phase::Canceled,
+            (None, Some(AssemblyState::AssemblyExecuting)) => Phase::Executing,
+            (None, Some(AssemblyState::AssemblyUploading) | None) => Phase::Uploading,
+        }
     }
 
     /// Marks the assembly failed in `step` with `code` and a message for people.
@@ -127,9 +164,60 @@ impl AssemblyStatus {
     }
 }
 
+/// The state machine: `Uploading → Executing → Completed`, with `Failed` and `Canceled`
+/// reachable from both live phases. Ended phases are final, so a redelivered job or a late
+/// progress write can never move an assembly backwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `ASSEMBLY_UPLOADING`.
+    Uploading,
+    /// `ASSEMBLY_EXECUTING`.
+    Executing,
+    /// `ASSEMBLY_COMPLETED`.
+    Completed,
+    /// `ASSEMBLY_CANCELED`.
+    Canceled,
+    /// An error code is set.
+    Failed,
+}
+
+impl Phase {
+    /// Whether an assembly in this phase may be written in phase `next`.
+    pub fn may_become(self, next: Phase) -> bool {
+        use Phase::*;
+        match self {
+            Uploading => true,
+            Executing => next != Uploading,
+            Completed | Canceled | Failed => false,
+        }
+    }
+
+    /// Whether the assembly has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Canceled | Phase::Failed)
+    }
+}
+
 /// Now, as RFC 3339 in UTC.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Phase::{self, *};
+
+    #[test]
+    fn phases_never_regress() {
+        let all = [Uploading, Executing, Completed, Canceled, Failed];
+        let allowed = |from: Phase| all.into_iter().filter(|to| from.may_become(*to)).collect::<Vec<_>>();
+        assert_eq!(allowed(Uploading), all);
+        assert_eq!(allowed(Executing), [Executing, Completed, Canceled, Failed]);
+        for ended in [Completed, Canceled, Failed] {
+            assert!(allowed(ended).is_empty(), "{ended:?} is final");
+            assert!(ended.is_final());
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link of wasmtime) with a module per concern.
 
 mod describe;
+mod embedded;
 mod hostile;
 mod ids;
 mod inputs;

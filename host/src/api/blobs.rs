@@ -1,0 +1,117 @@
+//! The embedded store's signed URLs: `PUT /blobs/{key}` receives an upload (the local twin of
+//! a pre-signed S3 PUT followed by S3 → SQS), `GET /blobs/{key}` serves a result.
+
+use super::{ApiError, ApiState};
+use crate::backends::{BackendError, BlobStore};
+use crate::backends::local::{LocalBlobStore, UploadUrlError};
+use crate::worker::event::{UploadKey, object_created, parse_upload_key};
+use crate::worker::status_writer::StatusWriter;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio_util::io::{ReaderStream, StreamReader};
+
+/// Bucket name the embedded store's events carry.
+const LOCAL_BUCKET: &str = "local";
+
+fn local(state: &ApiState) -> Result<&LocalBlobStore, ApiError> {
+    state
+        .local_blobs
+        .as_deref()
+        .ok_or_else(|| ApiError::not_found("NOT_FOUND", "this server does not serve blobs"))
+}
+
+fn refused(error: UploadUrlError) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "URL_REFUSED", error.to_string())
+}
+
+pub(super) async fn upload(
+    State(state): State<Arc<ApiState>>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let store = local(&state)?;
+    let signed = store.verify_upload(&key, query.as_deref().unwrap_or(""), SystemTime::now()).map_err(refused)?;
+    let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if sent_type != signed.spec.content_type {
+        return Err(ApiError::bad_request(
+            "CONTENT_TYPE_MISMATCH",
+            format!("send `Content-Type: {}` as signed (got `{sent_type}`)", signed.spec.content_type),
+        ));
+    }
+    let declared_length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let (Some(length), Some(size)) = (declared_length, signed.spec.size)
+        && length != size
+    {
+        return Err(ApiError::bad_request("SIZE_MISMATCH", format!("Content-Length is {length}; {size} bytes were signed")));
+    }
+    let upload = parse_upload_key(&key).ok();
+    if let Some(upload) = &upload {
+        refuse_if_not_uploading(&state, upload).await?;
+    }
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let stored = match store.put(&key, Box::pin(StreamReader::new(stream)), &signed.spec).await {
+        Ok(stored) => stored,
+        Err(BackendError::Rejected(message)) => return Err(ApiError::bad_request("UPLOAD_REJECTED", message)),
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(upload) = upload {
+        record_arrival(&state, &upload, stored.size).await?;
+        state.backends.queue.send(&object_created(LOCAL_BUCKET, &key, stored.size)).await?;
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Uploads are accepted only while the assembly waits for them.
+async fn refuse_if_not_uploading(state: &ApiState, upload: &UploadKey) -> Result<(), ApiError> {
+    match state.backends.statuses.get(&upload.assembly_id).await? {
+        Some(record) if record.value.phase() == crate::assembly::Phase::Uploading => Ok(()),
+        Some(_) => Err(ApiError::new(StatusCode::CONFLICT, "ASSEMBLY_NOT_UPLOADING", "the assembly no longer takes uploads")),
+        None => Err(ApiError::not_found("ASSEMBLY_NOT_FOUND", format!("no assembly {}", upload.assembly_id))),
+    }
+}
+
+/// Marks the upload received and counts its bytes.
+async fn record_arrival(state: &ApiState, upload: &UploadKey, size: u64) -> Result<(), ApiError> {
+    let writer = StatusWriter::new(state.backends.statuses.clone(), &upload.assembly_id);
+    writer
+        .modify(|status| {
+            let mut changed = false;
+            for expected in status.expected_uploads.iter_mut() {
+                if expected.upload_id == upload.upload_id && expected.name == upload.name && !expected.received {
+                    expected.received = true;
+                    changed = true;
+                }
+            }
+            if changed {
+                status.bytes_received += size;
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn download(
+    State(state): State<Arc<ApiState>>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let store = local(&state)?;
+    store.verify_download(&key, query.as_deref().unwrap_or(""), SystemTime::now()).map_err(refused)?;
+    let (info, stream) = store.open(&key).await?;
+    let headers = [
+        (header::CONTENT_TYPE, info.content_type),
+        (header::CONTENT_LENGTH, info.size.to_string()),
+        (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        // Media is served from the API's origin: it must never run as a page there.
+        (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
+    ];
+    Ok((headers, Body::from_stream(ReaderStream::new(stream))).into_response())
+}

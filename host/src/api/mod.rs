@@ -1,0 +1,105 @@
+//! The HTTP API (axum): create-upload, status, cancel, templates, the embedded blob endpoints
+//! and the upload page. [`app`] builds the router from its state, so tests serve it on a
+//! loopback port exactly as `transflow dev` does.
+//!
+//! Errors are JSON `{"error": CODE, "message": …}` with a fitting HTTP status.
+
+mod assemblies;
+pub mod auth;
+mod blobs;
+mod page;
+
+use crate::backends::BackendError;
+use crate::backends::local::LocalBlobStore;
+use crate::config::LimitsConfig;
+use crate::worker::Backends;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use auth::Auth;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct ApiState {
+    /// Storage.
+    pub backends: Backends,
+    /// The embedded blob store, whose signed URLs this server answers; `None` when blobs live
+    /// elsewhere (S3 answers its own URLs).
+    pub local_blobs: Option<Arc<LocalBlobStore>>,
+    /// How requests authenticate.
+    pub auth: Auth,
+    /// Upload limits.
+    pub limits: LimitsConfig,
+    /// The branch new assemblies belong to.
+    pub branch: String,
+    /// Upload URL lifetime.
+    pub upload_url_ttl: Duration,
+}
+
+/// The router.
+pub fn app(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/api/create-upload", post(assemblies::create_upload))
+        .route("/api/status/{assembly_id}", get(assemblies::status))
+        .route("/api/assemblies/{assembly_id}", delete(assemblies::cancel))
+        .route("/api/templates", get(assemblies::templates))
+        .route("/blobs/{*key}", put(blobs::upload).get(blobs::download))
+        .with_state(state)
+}
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// What was wrong and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    fn unauthorized(message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(error: BackendError) -> ApiError {
+        match error {
+            BackendError::NotFound(what) => ApiError::not_found("NOT_FOUND", format!("{what} not found")),
+            BackendError::Rejected(message) => ApiError::bad_request("REJECTED", message),
+            BackendError::Conflict(what) => {
+                ApiError::new(StatusCode::CONFLICT, "CONFLICT", format!("{what} was changed concurrently; try again"))
+            }
+            BackendError::Io { .. } => {
+                tracing::error!(%error, "backend failure");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BACKEND_UNAVAILABLE", "storage failed; try again later")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,272 @@
+//! Where assemblies live between steps of their life: blobs (uploads and results), status
+//! records, the job queue and the template registry.
+//!
+//! Each is a trait with an embedded implementation ([`local`]) and, later, an AWS one. The
+//! traits promise only what S3, DynamoDB and SQS can also deliver: blobs are whole objects
+//! streamed in and out (no appends, no renames), status records are single items updated by
+//! compare-and-set on a version number, the queue is at-least-once with visibility timeouts and
+//! a dead-letter after N receives, and the registry is objects plus a pointer per template.
+
+pub mod local;
+
+use crate::assembly::AssemblyStatus;
+use crate::template::TemplateDescription;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+use tokio::io::AsyncRead;
+
+/// A failure in a backend. Messages name the key or id involved and never carry secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The blob, record, message or template does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A compare-and-set lost: someone else changed the record first.
+    #[error("{0} was changed concurrently")]
+    Conflict(String),
+    /// What the caller sent does not match what it declared (size, md5) or is malformed.
+    #[error("{0}")]
+    Rejected(String),
+    /// The store itself failed (disk, database, network).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl BackendError {
+    /// Wraps a store failure with what was being done.
+    pub fn io(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BackendError {
+        BackendError::Io { context: context.into(), source: source.into() }
+    }
+}
+
+/// Result of a backend call.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// A readable byte stream handed to or from a blob store.
+pub type ByteStream = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Facts about a stored blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobInfo {
+    /// The object key, `/`-separated.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content type it was stored with.
+    pub content_type: String,
+    /// User metadata (assembly id, template id, user, branch for uploads).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a writer declares about a blob before sending it; the store refuses a body that does
+/// not match (S3 does the same with `Content-Length` and `Content-MD5`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobSpec {
+    /// Exact size in bytes.
+    pub size: Option<u64>,
+    /// Lower-case hex MD5 of the content.
+    pub md5: Option<String>,
+    /// Content type to record.
+    pub content_type: String,
+    /// User metadata to record.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Digests computed while a blob was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Bytes written.
+    pub size: u64,
+    /// Lower-case hex MD5.
+    pub md5: String,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+}
+
+/// Where and how a client uploads one file, without credentials of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadTarget {
+    /// Signed URL.
+    pub url: String,
+    /// HTTP method (`PUT`).
+    pub method: String,
+    /// Headers the client must send exactly.
+    pub headers: BTreeMap<String, String>,
+    /// When the URL stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Uploads and results.
+#[async_trait]
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Streams `body` into `key`, checking it against `spec`; on any mismatch or failure nothing
+    /// is left at `key` (a previous object there stays as it was).
+    async fn put(&self, key: &str, body: ByteStream, spec: &BlobSpec) -> BackendResult<StoredBlob>;
+    /// Stores a local file at `key` (multipart on S3).
+    async fn put_file(&self, key: &str, path: &Path, spec: &BlobSpec) -> BackendResult<StoredBlob>;
+    /// Streams `key` into a new local file at `path`; returns its size.
+    async fn get_to_file(&self, key: &str, path: &Path) -> BackendResult<u64>;
+    /// Opens `key` for streaming.
+    async fn open(&self, key: &str) -> BackendResult<(BlobInfo, ByteStream)>;
+    /// Facts about `key`, if it exists.
+    async fn head(&self, key: &str) -> BackendResult<Option<BlobInfo>>;
+    /// Every blob whose key starts with `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> BackendResult<Vec<BlobInfo>>;
+    /// Deletes every blob whose key starts with `prefix`; returns how many went.
+    async fn delete_prefix(&self, prefix: &str) -> BackendResult<u64>;
+    /// A URL a client can `PUT` exactly this blob to until `expires_in` passes.
+    fn presign_put(&self, key: &str, spec: &BlobSpec, expires_in: Duration) -> BackendResult<UploadTarget>;
+    /// A URL to fetch `key` from (signed where the store needs it).
+    fn download_url(&self, key: &str, expires_in: Duration) -> BackendResult<String>;
+}
+
+/// A status record and the version a compare-and-set must name to replace it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Incremented by every successful write.
+    pub version: u64,
+}
+
+/// What [`StatusStore::create`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The record is new, at version 1.
+    New,
+    /// A record with that id already existed; here it is, untouched.
+    Existing(Versioned<AssemblyStatus>),
+}
+
+/// A claim on an assembly: only its holder runs it, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Assembly id.
+    pub assembly_id: String,
+    /// Who holds it (a worker id).
+    pub owner: String,
+    /// When it lapses unless renewed.
+    pub expires_at: SystemTime,
+}
+
+/// Assembly status records.
+#[async_trait]
+pub trait StatusStore: Send + Sync + std::fmt::Debug {
+    /// Stores `status` unless a record with its id exists (DynamoDB `attribute_not_exists`).
+    async fn create(&self, status: &AssemblyStatus) -> BackendResult<Created>;
+    /// The record, if any.
+    async fn get(&self, assembly_id: &str) -> BackendResult<Option<Versioned<AssemblyStatus>>>;
+    /// Replaces the record if it is still at `expected_version`; returns the new version, or
+    /// [`BackendError::Conflict`].
+    async fn update(&self, status: &AssemblyStatus, expected_version: u64) -> BackendResult<u64>;
+    /// Takes the assembly's lease for `owner` if it is free, expired or already `owner`'s;
+    /// `None` when another live holder has it.
+    async fn acquire_lease(&self, assembly_id: &str, owner: &str, ttl: Duration) -> BackendResult<Option<Lease>>;
+    /// Extends a lease `owner` holds; [`BackendError::Conflict`] if it was lost.
+    async fn renew_lease(&self, assembly_id: &str, owner: &str, ttl: Duration) -> BackendResult<Lease>;
+    /// Gives a lease back so another worker may take the assembly at once.
+    async fn release_lease(&self, assembly_id: &str, owner: &str) -> BackendResult<()>;
+    /// Records of a branch, most recently created first, at most `limit`.
+    async fn list_branch(&self, branch: &str, limit: usize) -> BackendResult<Vec<AssemblyStatus>>;
+    /// Deletes every record of a branch; returns how many went.
+    async fn delete_branch(&self, branch: &str) -> BackendResult<u64>;
+}
+
+/// One delivery of a queued job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Opaque handle for [`JobQueue::ack`], [`JobQueue::extend`] and [`JobQueue::release`]; it
+    /// changes with every delivery (an SQS receipt handle).
+    pub receipt: String,
+    /// Stable message id.
+    pub message_id: String,
+    /// The job, as sent.
+    pub body: String,
+    /// How many times the message has been delivered, this one included.
+    pub receive_count: u32,
+}
+
+/// A message that was delivered too often without being acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Stable message id.
+    pub message_id: String,
+    /// The job, as sent.
+    pub body: String,
+    /// Deliveries before it was set aside.
+    pub receive_count: u32,
+}
+
+/// An at-least-once job queue with visibility timeouts and a dead-letter queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug {
+    /// Enqueues a job; returns its message id.
+    async fn send(&self, body: &str) -> BackendResult<String>;
+    /// Up to `max` visible jobs, hidden from other receivers for `visibility`; waits up to
+    /// `wait` for one to arrive (long polling). Messages delivered more than the queue's
+    /// maximum receive count move to the dead-letter queue instead.
+    async fn receive(&self, max: usize, visibility: Duration, wait: Duration) -> BackendResult<Vec<Delivery>>;
+    /// Deletes a delivered job: it is done.
+    async fn ack(&self, receipt: &str) -> BackendResult<()>;
+    /// Keeps a delivered job hidden for `visibility` from now (a long job still running).
+    async fn extend(&self, receipt: &str, visibility: Duration) -> BackendResult<()>;
+    /// Makes a delivered job visible again now (shutdown, or a retry wanted at once).
+    async fn release(&self, receipt: &str) -> BackendResult<()>;
+    /// The dead-letter queue's contents.
+    async fn dead_letters(&self) -> BackendResult<Vec<DeadLetter>>;
+}
+
+/// One published version of a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateVersion {
+    /// Template id.
+    pub id: String,
+    /// sha256 of the component.
+    pub sha256: String,
+    /// Component size in bytes.
+    pub size: u64,
+    /// Language it was written in.
+    pub language: String,
+    /// When it was published (RFC 3339).
+    pub published_at: String,
+    /// What `describe()` returned.
+    pub description: TemplateDescription,
+}
+
+/// A template id with its versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSummary {
+    /// The current version.
+    pub current: TemplateVersion,
+    /// Every published sha256, oldest first.
+    pub versions: Vec<String>,
+}
+
+/// Published templates: immutable `.wasm` objects by sha256 plus a current pointer per id.
+///
+/// Workers ask for the [`current`](TemplateRegistry::current) version at every job (a cheap
+/// pointer read) and [`fetch`](TemplateRegistry::fetch) bytes only for a sha256 they have not
+/// compiled yet; that is what makes a publish take effect without a redeploy.
+#[async_trait]
+pub trait TemplateRegistry: Send + Sync + std::fmt::Debug {
+    /// Stores a component (checked by the caller) and makes it the current version of its id.
+    async fn publish(&self, bytes: &[u8], version: TemplateVersion) -> BackendResult<()>;
+    /// The current version of `id`.
+    async fn current(&self, id: &str) -> BackendResult<Option<TemplateVersion>>;
+    /// The component bytes of one version.
+    async fn fetch(&self, id: &str, sha256: &str) -> BackendResult<Vec<u8>>;
+    /// Every template id, in id order.
+    async fn list(&self) -> BackendResult<Vec<TemplateSummary>>;
+    /// Points `id` back at `to`, or at the version current before the present one.
+    async fn rollback(&self, id: &str, to: Option<&str>) -> BackendResult<TemplateVersion>;
+}

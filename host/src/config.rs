@@ -1,0 +1,338 @@
+//! `transflow.toml`: one file for every mode, with `TRANSFLOW_{SECTION}_{KEY}` environment
+//! overrides (e.g. `TRANSFLOW_AUTH_JWT_SECRET`, `TRANSFLOW_WORKER_CONCURRENCY`).
+//!
+//! Unknown keys are errors, not warnings: a misspelt `max_file_size` that silently falls back
+//! to the default is how limits stop being limits. Every error names the key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Project name; prefixes cloud resource names.
+    pub project: String,
+    /// Branch assemblies belong to (`uploads/{branch}/…`, `outputs/{branch}/…`).
+    pub branch: String,
+    /// Where embedded backends keep their files.
+    pub data_dir: PathBuf,
+    /// API authentication.
+    pub auth: AuthConfig,
+    /// Upload limits.
+    pub limits: LimitsConfig,
+    /// Webhook delivery.
+    pub webhook: WebhookConfig,
+    /// The worker.
+    pub worker: WorkerConfig,
+    /// The HTTP server of `transflow dev`.
+    pub server: ServerConfig,
+    /// AWS settings, read by the AWS backends (reserved; accepted as written).
+    pub aws: toml::Table,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            project: "transflow".into(),
+            branch: "main".into(),
+            data_dir: PathBuf::from(".transflow"),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            webhook: WebhookConfig::default(),
+            worker: WorkerConfig::default(),
+            server: ServerConfig::default(),
+            aws: toml::Table::new(),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret for API tokens. Required unless `disabled`.
+    pub jwt_secret: Option<String>,
+    /// The claim naming the user.
+    pub user_claim: String,
+    /// Accept requests without a token (as user `anonymous`). For trusted networks only.
+    pub disabled: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig { jwt_secret: None, user_claim: "sub".into(), disabled: false }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest accepted upload, bytes.
+    pub max_file_size: u64,
+    /// Most files per assembly.
+    pub max_files: usize,
+    /// Accepted content types; `video/*` style wildcards allowed.
+    pub allowed_types: Vec<String>,
+    /// How long an upload URL stays valid, seconds.
+    pub upload_url_ttl_secs: u64,
+    /// Per-step time limit, seconds.
+    pub step_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_file_size: 2 << 30,
+            max_files: 10,
+            allowed_types: vec!["video/*".into(), "audio/*".into(), "image/*".into()],
+            upload_url_ttl_secs: 3600,
+            step_timeout_secs: 1800,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Whether `mime` matches one of the allowed types.
+    pub fn allows_type(&self, mime: &str) -> bool {
+        let mime = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        self.allowed_types.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            match pattern.strip_suffix("/*") {
+                Some(kind) => mime.split_once('/').is_some_and(|(k, sub)| k == kind && !sub.is_empty()),
+                None => pattern == "*/*" || pattern == mime,
+            }
+        })
+    }
+}
+
+/// `[webhook]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Secret (`whsec_…`) signing notify_url deliveries.
+    pub secret: Option<String>,
+    /// Secrets templates name in their webhook, by name.
+    pub secrets: BTreeMap<String, String>,
+    /// Deliver to private (RFC 1918, ULA) addresses.
+    pub allow_private: bool,
+    /// Deliver to loopback addresses.
+    pub allow_loopback: bool,
+    /// Give up retrying after this many seconds.
+    pub retry_window_secs: u64,
+    /// Most attempts per delivery.
+    pub max_attempts: u32,
+    /// Per-attempt timeout, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> WebhookConfig {
+        WebhookConfig {
+            secret: None,
+            secrets: BTreeMap::new(),
+            allow_private: false,
+            allow_loopback: false,
+            retry_window_secs: 3600,
+            max_attempts: 10,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Deliveries of a job before it is set aside.
+    pub max_receive_count: u32,
+    /// Lease length, seconds (renewed while a job runs).
+    pub lease_secs: u64,
+    /// Queue visibility timeout, seconds (renewed while a job runs).
+    pub visibility_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> WorkerConfig {
+        WorkerConfig { concurrency: 2, max_receive_count: 5, lease_secs: 60, visibility_secs: 60 }
+    }
+}
+
+impl WorkerConfig {
+    /// The lease length.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs.max(3))
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Base URL clients reach the server at; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Key signing local upload and download URLs; random per process when absent.
+    pub signing_key: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig { listen: "127.0.0.1:8080".into(), public_url: None, signing_key: None }
+    }
+}
+
+/// A configuration problem, naming the key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file, or a value in it, is not valid.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file, or the environment variable.
+        origin: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+/// The sections whose keys environment variables may override.
+const SECTIONS: [&str; 6] = ["auth", "limits", "webhook", "worker", "server", "aws"];
+
+impl Config {
+    /// Reads `path` if it exists (defaults otherwise), then applies `TRANSFLOW_*` variables
+    /// from `env`.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        };
+        let origin = path.display().to_string();
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        let mut overridden = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("TRANSFLOW_") else { continue };
+            let rest = rest.to_ascii_lowercase();
+            let value = env_value(&value);
+            match SECTIONS.iter().find_map(|s| rest.strip_prefix(&format!("{s}_")).map(|key| (*s, key))) {
+                Some((section, key)) => {
+                    let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    let toml::Value::Table(section_table) = entry else {
+                        return Err(ConfigError::Invalid { origin, message: format!("`{section}` must be a table") });
+                    };
+                    section_table.insert(key.to_owned(), value);
+                }
+                // Variables the CLI reads itself, and unrelated ones, are not config keys.
+                None if ["project", "branch", "data_dir"].contains(&rest.as_str()) => {
+                    table.insert(rest.clone(), value);
+                }
+                None => continue,
+            }
+            overridden.push(name);
+        }
+        let origin = if overridden.is_empty() { origin } else { format!("{origin} (with {})", overridden.join(", ")) };
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        config.check().map_err(|message| ConfigError::Invalid { origin, message })?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        crate::template::check_name("branch", &self.branch)?;
+        crate::template::check_name("project", &self.project)?;
+        if !self.auth.disabled && self.auth.jwt_secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err("`auth.jwt_secret` must have at least 16 characters".into());
+        }
+        if self.worker.concurrency == 0 {
+            return Err("`worker.concurrency` must be at least 1".into());
+        }
+        if self.worker.max_receive_count == 0 {
+            return Err("`worker.max_receive_count` must be at least 1".into());
+        }
+        if self.limits.max_files == 0 {
+            return Err("`limits.max_files` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// An environment value as TOML (numbers, booleans, arrays), or else as a plain string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transflow.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn a_missing_file_means_defaults() {
+        let config = Config::load(Path::new("/nonexistent/transflow.toml"), Vec::new()).unwrap();
+        assert_eq!(config.branch, "main");
+        assert_eq!(config.limits.max_files, 10);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = load(
+            "branch = \"feature-x\"\n[worker]\nconcurrency = 4\n",
+            &[("TRANSFLOW_WORKER_CONCURRENCY", "8"), ("TRANSFLOW_AUTH_JWT_SECRET", "0123456789abcdef-secret"), ("PATH", "/bin")],
+        )
+        .unwrap();
+        assert_eq!(config.branch, "feature-x");
+        assert_eq!(config.worker.concurrency, 8);
+        assert_eq!(config.auth.jwt_secret.as_deref(), Some("0123456789abcdef-secret"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let error = load("[limits]\nmax_file_sise = 10\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("max_file_sise"), "{error}");
+        let error = load("[worker]\nconcurrency = \"many\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("concurrency"), "{error}");
+        let error = load("", &[("TRANSFLOW_WORKER_CONCURENCY", "3")]).unwrap_err().to_string();
+        assert!(error.contains("concurency") && error.contains("TRANSFLOW_WORKER_CONCURENCY"), "{error}");
+        let error = load("branch = \"Feature/X\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("branch"), "{error}");
+        let error = load("[worker]\nconcurrency = 0\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("worker.concurrency"), "{error}");
+    }
+
+    #[test]
+    fn content_types_match_with_wildcards() {
+        let limits = LimitsConfig { allowed_types: vec!["video/*".into(), "image/png".into()], ..LimitsConfig::default() };
+        assert!(limits.allows_type("video/mp4"));
+        assert!(limits.allows_type("Video/QuickTime; codecs=x"));
+        assert!(limits.allows_type("image/png"));
+        assert!(!limits.allows_type("image/jpeg"));
+        assert!(!limits.allows_type("video"));
+        assert!(!limits.allows_type("application/x-video/mp4"));
+    }
+}

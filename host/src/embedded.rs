@@ -1,0 +1,223 @@
+//! The embedded stack: every part of Transflow on one machine, from one data directory — the
+//! API and page, the worker loop, webhooks — on local blobs, SQLite and a template directory.
+//! `transflow dev` serves it; tests start it in-process on a loopback port.
+
+use crate::api::{ApiState, Auth, app};
+use crate::backends::local::{DirTemplateRegistry, LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
+use crate::backends::BackendError;
+use crate::config::Config;
+use crate::engine::{EngineSettings, TemplateEngine};
+use crate::limits::JobLimits;
+use crate::media::{MediaTools, ToolLimits};
+use crate::webhook::{WebhookPolicy, WebhookSecret, WebhookSender};
+use crate::worker::run_loop::{LoopSettings, run_loop};
+use crate::worker::{Backends, Notifier, Worker, WorkerSettings};
+use base64::Engine as _;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a stopping server waits for webhook deliveries still in flight.
+const WEBHOOK_DRAIN: Duration = Duration::from_secs(10);
+
+/// Where the embedded stack keeps things, under one data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The template registry.
+    pub templates: PathBuf,
+    /// Compiled components, by sha256.
+    pub cache: PathBuf,
+    /// Job workspaces (deleted after each job).
+    pub work: PathBuf,
+    /// Results of `transflow run`: `{branch}/{assembly_id}/{step}/…`.
+    pub outputs: PathBuf,
+    /// The blob store (uploads and results of the stack).
+    pub blobs: PathBuf,
+    /// The SQLite status store.
+    pub status_db: PathBuf,
+    /// The SQLite job queue.
+    pub queue_db: PathBuf,
+    /// Generated secrets, mode 0600.
+    pub secrets: PathBuf,
+}
+
+impl Layout {
+    /// The layout under `data_dir`.
+    pub fn under(data_dir: &Path) -> Layout {
+        Layout {
+            templates: data_dir.join("templates"),
+            cache: data_dir.join("cache"),
+            work: data_dir.join("work"),
+            outputs: data_dir.join("outputs"),
+            blobs: data_dir.join("blobs"),
+            status_db: data_dir.join("status.sqlite"),
+            queue_db: data_dir.join("queue.sqlite"),
+            secrets: data_dir.join("secrets"),
+        }
+    }
+}
+
+/// Starting the stack failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// A backend could not be opened.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// ffmpeg or ffprobe is missing.
+    #[error("{0}")]
+    Tools(String),
+    /// A secret file could not be read or written, or a configured secret is malformed.
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// A running-ready stack.
+#[derive(Debug)]
+pub struct Stack {
+    /// The API's state (serve it with [`Stack::router`]).
+    pub api: Arc<ApiState>,
+    /// The worker.
+    pub worker: Arc<Worker>,
+    /// Loop tunables from the config.
+    pub loop_settings: LoopSettings,
+    /// A token for the `dev` user, when auth is on.
+    pub dev_token: Option<String>,
+}
+
+impl Stack {
+    /// Opens every backend under `layout` with `config`; `public_url` is where clients reach
+    /// the server (signed blob URLs start with it).
+    pub async fn open(config: &Config, layout: &Layout, public_url: &str) -> Result<Stack, StackError> {
+        let signing_key = match &config.server.signing_key {
+            Some(key) => key.clone().into_bytes(),
+            None => persisted_secret(&layout.secrets.join("signing.key"), || random_text(32))?.into_bytes(),
+        };
+        let local_blobs = Arc::new(LocalBlobStore::new(&layout.blobs, format!("{public_url}/blobs"), &signing_key)?);
+        let statuses = Arc::new(SqliteStatusStore::open(&layout.status_db)?);
+        let backends = Backends {
+            blobs: local_blobs.clone(),
+            statuses: statuses.clone(),
+            queue: Arc::new(SqliteJobQueue::open(&layout.queue_db, config.worker.max_receive_count)?),
+            templates: Arc::new(DirTemplateRegistry::new(&layout.templates)),
+        };
+        let auth = if config.auth.disabled {
+            Auth::Disabled
+        } else {
+            let secret = match &config.auth.jwt_secret {
+                Some(secret) => secret.clone(),
+                None => persisted_secret(&layout.secrets.join("jwt.secret"), || random_text(32))?,
+            };
+            Auth::Jwt { secret: secret.into_bytes(), user_claim: config.auth.user_claim.clone() }
+        };
+        let dev_token = auth.token_for("dev", Duration::from_secs(30 * 24 * 3600));
+
+        let limits = JobLimits { step_timeout: Duration::from_secs(config.limits.step_timeout_secs), ..JobLimits::default() };
+        let max_instances = u32::try_from(config.worker.concurrency * 2).unwrap_or(u32::MAX).max(4);
+        let engine = Arc::new(TemplateEngine::new(EngineSettings { cache_dir: layout.cache.clone(), max_instances, limits })?);
+        let tools = Arc::new(MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(StackError::Tools)?);
+
+        let webhook_secret = match &config.webhook.secret {
+            Some(text) => text.parse::<WebhookSecret>().map_err(|e| StackError::Secret(format!("webhook.secret: {e}")))?,
+            None => {
+                let text = persisted_secret(&layout.secrets.join("webhook.secret"), || WebhookSecret::generate().expose())?;
+                text.parse::<WebhookSecret>().map_err(|e| StackError::Secret(format!("{}: {e}", layout.secrets.display())))?
+            }
+        };
+        let mut template_secrets = BTreeMap::new();
+        for (name, text) in &config.webhook.secrets {
+            let secret = text.parse::<WebhookSecret>().map_err(|e| StackError::Secret(format!("webhook.secrets.{name}: {e}")))?;
+            template_secrets.insert(name.clone(), secret);
+        }
+        let policy = WebhookPolicy {
+            allow_private: config.webhook.allow_private,
+            allow_loopback: config.webhook.allow_loopback,
+            timeout: Duration::from_secs(config.webhook.timeout_secs),
+            retry_window: Duration::from_secs(config.webhook.retry_window_secs),
+            max_attempts: config.webhook.max_attempts,
+            ..WebhookPolicy::default()
+        };
+        let sender = WebhookSender::new(policy).map_err(|e| StackError::Secret(e.to_string()))?;
+        let notifier = Notifier::new(sender, Some(webhook_secret), template_secrets, statuses, engine.clone());
+
+        let worker = Arc::new(Worker {
+            backends: backends.clone(),
+            engine,
+            tools,
+            work_dir: layout.work.clone(),
+            worker_id: format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
+            settings: WorkerSettings {
+                lease_ttl: config.worker.lease(),
+                max_receive_count: config.worker.max_receive_count,
+                ..WorkerSettings::default()
+            },
+            notifier,
+        });
+        let api = Arc::new(ApiState {
+            backends,
+            local_blobs: Some(local_blobs),
+            auth,
+            limits: config.limits.clone(),
+            branch: config.branch.clone(),
+            upload_url_ttl: Duration::from_secs(config.limits.upload_url_ttl_secs),
+        });
+        let loop_settings = LoopSettings {
+            concurrency: config.worker.concurrency,
+            visibility: Duration::from_secs(config.worker.visibility_secs.max(3)),
+            ..LoopSettings::default()
+        };
+        Ok(Stack { api, worker, loop_settings, dev_token })
+    }
+
+    /// The HTTP router.
+    pub fn router(&self) -> axum::Router {
+        app(self.api.clone())
+    }
+
+    /// Serves the API on `listener` and runs the worker until `shutdown` turns true; then stops
+    /// taking requests and jobs, hands unfinished jobs back and gives webhooks in flight a few
+    /// seconds before abandoning their remaining retries.
+    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+        let worker = tokio::spawn(run_loop(self.worker.clone(), self.loop_settings.clone(), shutdown.clone()));
+        let mut server_shutdown = shutdown.clone();
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
+        let _ = worker.await;
+        let _ = tokio::time::timeout(WEBHOOK_DRAIN, self.worker.notifier.drain()).await;
+        served
+    }
+}
+
+/// Reads a secret file, creating it (mode 0600) with `make()` the first time, so URLs and
+/// tokens stay valid across restarts.
+fn persisted_secret(path: &Path, make: impl FnOnce() -> String) -> Result<String, StackError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| StackError::Secret(format!("secret file {}: {e}", path.display()));
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Ok(text.trim().to_owned());
+    }
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent).map_err(fail)?;
+    }
+    let secret = make();
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(fail)?;
+    file.write_all(secret.as_bytes()).map_err(fail)?;
+    Ok(secret)
+}
+
+fn random_text(bytes: usize) -> String {
+    let random: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "worker".into(), |h| h.trim().to_owned())
+}

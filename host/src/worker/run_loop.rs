@@ -1,0 +1,165 @@
+//! The worker loop over a [`JobQueue`]: receive, process with bounded concurrency, keep the
+//! message hidden while its job runs, acknowledge when done, and on shutdown hand unfinished
+//! jobs back at once instead of waiting for their visibility timeouts.
+
+use super::event::parse_event;
+use super::{Processed, Worker};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Tunables of the loop.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long a received message stays hidden; renewed every third of it while its job runs.
+    pub visibility: Duration,
+    /// Long-poll wait of one receive.
+    pub poll_wait: Duration,
+    /// How often dead letters are checked so their assemblies record the failure.
+    pub dead_letter_sweep: Duration,
+}
+
+impl Default for LoopSettings {
+    fn default() -> LoopSettings {
+        LoopSettings {
+            concurrency: 2,
+            visibility: Duration::from_secs(60),
+            poll_wait: Duration::from_secs(1),
+            dead_letter_sweep: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true; then stops in-flight jobs, releases their leases and
+/// makes their messages visible again.
+pub async fn run_loop(worker: Arc<Worker>, settings: LoopSettings, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut jobs = JoinSet::new();
+    let mut swept = HashSet::new();
+    let mut next_sweep = tokio::time::Instant::now();
+    while !*shutdown.borrow() {
+        if tokio::time::Instant::now() >= next_sweep {
+            sweep_dead_letters(&worker, &mut swept).await;
+            next_sweep = tokio::time::Instant::now() + settings.dead_letter_sweep;
+        }
+        while jobs.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = shutdown.changed() => break,
+        };
+        let received = tokio::select! {
+            received = worker.backends.queue.receive(1, settings.visibility, settings.poll_wait) => received,
+            _ = shutdown.changed() => break,
+        };
+        // One message per receive, so the slot taken above goes to its job.
+        let delivery = match received {
+            Ok(deliveries) => deliveries.into_iter().next(),
+            Err(error) => {
+                tracing::error!(%error, "receiving from the queue failed; retrying");
+                tokio::time::sleep(settings.poll_wait).await;
+                None
+            }
+        };
+        if let Some(delivery) = delivery {
+            let (worker, settings, shutdown) = (worker.clone(), settings.clone(), shutdown.clone());
+            jobs.spawn(async move {
+                let _slot = permit;
+                handle_delivery(&worker, &settings, delivery, shutdown).await;
+            });
+        }
+    }
+    while jobs.join_next().await.is_some() {}
+}
+
+async fn handle_delivery(
+    worker: &Worker,
+    settings: &LoopSettings,
+    delivery: crate::backends::Delivery,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let queue = worker.backends.queue.clone();
+    let keep_hidden = {
+        let (queue, receipt, visibility) = (queue.clone(), delivery.receipt.clone(), settings.visibility);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(visibility / 3);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(error) = queue.extend(&receipt, visibility).await {
+                    tracing::warn!(%error, "could not extend the message's visibility");
+                }
+            }
+        })
+    };
+    let outcome = tokio::select! {
+        outcome = worker.process_message(&delivery.body, delivery.receive_count) => Some(outcome),
+        _ = shutdown.wait_for(|stop| *stop) => None,
+    };
+    keep_hidden.abort();
+    match outcome {
+        Some(Ok(processed)) => {
+            for item in &processed {
+                log_processed(item, &delivery.message_id);
+            }
+            if let Err(error) = queue.ack(&delivery.receipt).await {
+                tracing::warn!(%error, message_id = %delivery.message_id, "could not acknowledge; it will be redelivered");
+            }
+        }
+        Some(Err(error)) => {
+            tracing::warn!(%error, message_id = %delivery.message_id, receive_count = delivery.receive_count, "job failed; the queue will redeliver it");
+        }
+        None => {
+            for upload in parse_event(&delivery.body).unwrap_or_default() {
+                if let Err(error) = worker.backends.statuses.release_lease(&upload.assembly_id, &worker.worker_id).await {
+                    tracing::warn!(%error, assembly_id = %upload.assembly_id, "could not release the lease");
+                }
+            }
+            if let Err(error) = queue.release(&delivery.receipt).await {
+                tracing::warn!(%error, "could not release the message; it reappears after its visibility timeout");
+            }
+        }
+    }
+}
+
+fn log_processed(processed: &Processed, message_id: &str) {
+    match processed {
+        Processed::Ignored(reason) => tracing::info!(message_id, reason, "message ignored"),
+        Processed::Waiting { assembly_id } => tracing::info!(message_id, assembly_id, "waiting for more uploads"),
+        Processed::InProgressElsewhere { assembly_id } => {
+            tracing::info!(message_id, assembly_id, "another worker is running the assembly")
+        }
+        Processed::AlreadyFinished { assembly_id } => tracing::info!(message_id, assembly_id, "already finished"),
+        Processed::Ran(status) => tracing::info!(
+            message_id,
+            assembly_id = %status.assembly_id,
+            error = ?status.error,
+            duration = status.execution_duration,
+            "assembly ended"
+        ),
+    }
+}
+
+/// Records the failure in the status of every assembly whose job the queue set aside.
+async fn sweep_dead_letters(worker: &Worker, swept: &mut HashSet<String>) {
+    let dead = match worker.backends.queue.dead_letters().await {
+        Ok(dead) => dead,
+        Err(error) => return tracing::warn!(%error, "could not read the dead-letter queue"),
+    };
+    for letter in dead {
+        if swept.contains(&letter.message_id) {
+            continue;
+        }
+        for upload in parse_event(&letter.body).unwrap_or_default() {
+            let finished = matches!(worker.backends.statuses.get(&upload.assembly_id).await, Ok(Some(record)) if record.value.is_finished());
+            if !finished {
+                let reason = "the job was moved to the dead-letter queue";
+                worker.give_up(&upload.assembly_id, letter.receive_count, &reason).await;
+            }
+        }
+        swept.insert(letter.message_id);
+    }
+}

@@ -1,0 +1,149 @@
+//! The embedded stack served on a loopback port, with an HTTP client that speaks its API the
+//! way an app (or the page) does: create-upload, PUT each file to its signed URL, poll status.
+
+use md5::{Digest, Md5};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use transflow_host::backends::{TemplateRegistry, TemplateVersion};
+use transflow_host::config::Config;
+use transflow_host::embedded::{Layout, Stack};
+use transflow_host::TemplateEngine;
+use transflow_host::worker::Worker;
+
+/// A running stack and a client for it.
+#[derive(Debug)]
+pub struct TestStack {
+    /// `http://127.0.0.1:{port}`.
+    pub base: String,
+    /// A token for user `dev`.
+    pub token: String,
+    /// The HTTP client.
+    pub client: reqwest::Client,
+    /// The worker, for direct access to the backends.
+    pub worker: Arc<Worker>,
+    /// The data directory.
+    pub layout: Layout,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Publishes `components` (paths of `.wasm` files) into `registry`, checking each in `engine`.
+pub async fn publish_templates(engine: &TemplateEngine, registry: &dyn TemplateRegistry, components: &[&str]) {
+    for component in components {
+        let bytes = std::fs::read(component).expect("component built");
+        let (template, _) = engine.load(&bytes).await.expect("template loads");
+        let version = TemplateVersion {
+            id: template.description.id.clone(),
+            sha256: template.version.clone(),
+            size: bytes.len() as u64,
+            language: "rust".into(),
+            published_at: transflow_host::assembly::now_rfc3339(),
+            description: template.description.clone(),
+        };
+        registry.publish(&bytes, version).await.expect("publish");
+    }
+}
+
+impl TestStack {
+    /// Starts a stack with a test config (loopback webhooks allowed), changed by `tweak`, with
+    /// the video-thumbnails template published.
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestStack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.data_dir = dir.path().to_owned();
+        config.auth.jwt_secret = Some("integration-test-secret-0123456789".into());
+        config.webhook.allow_loopback = true;
+        config.webhook.secret = Some(crate::stack::WEBHOOK_SECRET.into());
+        config.worker.visibility_secs = 30;
+        tweak(&mut config);
+        let layout = Layout::under(dir.path());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stack = Stack::open(&config, &layout, &base).await.expect("stack opens");
+        let worker = &stack.worker;
+        publish_templates(&worker.engine, &*worker.backends.templates, &[test_components::VIDEO_THUMBNAILS]).await;
+        let token = stack.dev_token.clone().unwrap_or_default();
+        let worker = stack.worker.clone();
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(stack.serve(listener, stopped));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        TestStack { base, token, client, worker, layout, stop, server, _dir: dir }
+    }
+
+    /// A request to `path` with the dev token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    /// `POST /api/create-upload` for `files` (announced with their real size and MD5).
+    pub async fn create_upload(&self, template: &str, files: &[&Path], fields: Value) -> reqwest::Response {
+        let announced: Vec<Value> = files.iter().map(|file| announce(file, "video/mp4")).collect();
+        self.post_create_upload(json!({ "template_id": template, "files": announced, "fields": fields })).await
+    }
+
+    /// `POST /api/create-upload` with this body.
+    pub async fn post_create_upload(&self, body: Value) -> reqwest::Response {
+        let request = self.request(reqwest::Method::POST, "/api/create-upload").json(&body);
+        request.send().await.expect("create-upload answers")
+    }
+
+    /// PUTs each file to its target from a create-upload response; returns the responses.
+    pub async fn upload_all(&self, plan: &Value, files: &[&Path]) -> Vec<reqwest::Response> {
+        let mut responses = Vec::new();
+        for target in plan["uploads"].as_array().expect("uploads") {
+            let name = target["name"].as_str().unwrap();
+            let file = files.iter().find(|f| f.file_name().unwrap().to_string_lossy() == name).expect("file");
+            let mut request = self.client.put(target["url"].as_str().unwrap());
+            for (header, value) in target["headers"].as_object().unwrap() {
+                request = request.header(header, value.as_str().unwrap());
+            }
+            responses.push(request.body(std::fs::read(file).unwrap()).send().await.expect("PUT answers"));
+        }
+        responses
+    }
+
+    /// Polls the status every 100 ms until the assembly ends (at most `limit`).
+    pub async fn wait_finished(&self, assembly_id: &str, limit: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status: Value = self
+                .request(reqwest::Method::GET, &format!("/api/status/{assembly_id}"))
+                .send()
+                .await
+                .expect("status answers")
+                .json()
+                .await
+                .expect("status JSON");
+            let ended = status["error"].is_string()
+                || ["ASSEMBLY_COMPLETED", "ASSEMBLY_CANCELED"].contains(&status["ok"].as_str().unwrap_or(""));
+            if ended || tokio::time::Instant::now() >= deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the server and the worker.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+    }
+}
+
+/// The `notify_url` webhook secret of test stacks.
+pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A create-upload file entry with the file's real size and MD5.
+pub fn announce(file: &Path, mime: &str) -> Value {
+    let bytes = std::fs::read(file).expect("readable file");
+    json!({
+        "name": file.file_name().unwrap().to_string_lossy(),
+        "size": bytes.len(),
+        "mime": mime,
+        "md5": hex::encode(Md5::digest(&bytes)),
+    })
+}
