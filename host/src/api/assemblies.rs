@@ -7,6 +7,7 @@ use crate::assembly::{
 use crate::backends::{BlobSpec, Created, UploadTarget};
 use crate::worker::event::UploadKey;
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -72,9 +73,10 @@ pub struct PlannedUpload {
 pub(super) async fn create_upload(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    Json(request): Json<CreateUpload>,
+    request: Result<Json<CreateUpload>, JsonRejection>,
 ) -> Result<(StatusCode, Json<UploadPlan>), ApiError> {
     let user = state.auth.user(&headers)?;
+    let Json(request) = request.map_err(|e| ApiError::bad_request("INVALID_REQUEST", e.body_text()))?;
     check_request(&state, &request)?;
     let Some(template) = state.backends.templates.current(&request.template_id).await? else {
         return Err(ApiError::not_found(

@@ -104,7 +104,11 @@ impl StatusWriter {
         let ended = self.ended_elsewhere_tx.clone();
         self.progress = Some(tokio::spawn(async move {
             while rx.changed().await.is_ok() {
-                let Some(status) = rx.borrow_and_update().clone() else { continue };
+                // The end is written by `finish`, after results are stored; a progress write
+                // of it would make that final write look like a regression.
+                let Some(status) = rx.borrow_and_update().clone().filter(|s| !s.phase().is_final()) else {
+                    continue;
+                };
                 match write_checked(&*statuses, &id, &known, Rule::StateMachine, |_| status.clone()).await {
                     Ok(WriteOutcome::Written(_)) => {}
                     Ok(WriteOutcome::Superseded(current)) => {
