@@ -44,7 +44,16 @@ fn long_clip(dir: &Path) -> PathBuf {
     let status = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=1280x720:rate=30:duration=12")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
         .arg(&path)
         .status()
@@ -118,7 +127,8 @@ async fn the_page_uploads_a_clip_and_shows_its_thumbnails() {
     // The template list loads asynchronously.
     let mut options = Value::Null;
     for _ in 0..100 {
-        options = browser.eval("return [...document.querySelectorAll('#template option')].map(o => o.value)").await;
+        options =
+            browser.eval("return [...document.querySelectorAll('#template option')].map(o => o.value)").await;
         if options.as_array().is_some_and(|o| o.iter().any(|v| v == "video-thumbnails")) {
             break;
         }
@@ -151,7 +161,10 @@ async fn the_page_uploads_a_clip_and_shows_its_thumbnails() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let widths = widths.as_array().cloned().unwrap_or_default();
-    assert!(!widths.is_empty() && widths.iter().all(|w| w.as_u64() > Some(0)), "thumbnails shown: {widths:?}");
+    assert!(
+        !widths.is_empty() && widths.iter().all(|w| w.as_u64() > Some(0)),
+        "thumbnails shown: {widths:?}"
+    );
     browser.close().await;
     drop(server);
 }

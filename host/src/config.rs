@@ -222,8 +222,10 @@ impl Config {
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
         let origin = path.display().to_string();
-        let mut table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
         let mut overridden = Vec::new();
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("TRANSFLOW_") else { continue };
@@ -231,9 +233,13 @@ impl Config {
             let value = env_value(&value);
             match SECTIONS.iter().find_map(|s| rest.strip_prefix(&format!("{s}_")).map(|key| (*s, key))) {
                 Some((section, key)) => {
-                    let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    let entry =
+                        table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
                     let toml::Value::Table(section_table) = entry else {
-                        return Err(ConfigError::Invalid { origin, message: format!("`{section}` must be a table") });
+                        return Err(ConfigError::Invalid {
+                            origin,
+                            message: format!("`{section}` must be a table"),
+                        });
                     };
                     section_table.insert(key.to_owned(), value);
                 }
@@ -245,10 +251,11 @@ impl Config {
             }
             overridden.push(name);
         }
-        let origin = if overridden.is_empty() { origin } else { format!("{origin} (with {})", overridden.join(", ")) };
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        let origin =
+            if overridden.is_empty() { origin } else { format!("{origin} (with {})", overridden.join(", ")) };
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid { origin: origin.clone(), message: e.to_string() }
+        })?;
         config.check().map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
     }
@@ -303,7 +310,11 @@ mod tests {
     fn environment_overrides_the_file() {
         let config = load(
             "branch = \"feature-x\"\n[worker]\nconcurrency = 4\n",
-            &[("TRANSFLOW_WORKER_CONCURRENCY", "8"), ("TRANSFLOW_AUTH_JWT_SECRET", "0123456789abcdef-secret"), ("PATH", "/bin")],
+            &[
+                ("TRANSFLOW_WORKER_CONCURRENCY", "8"),
+                ("TRANSFLOW_AUTH_JWT_SECRET", "0123456789abcdef-secret"),
+                ("PATH", "/bin"),
+            ],
         )
         .unwrap();
         assert_eq!(config.branch, "feature-x");
@@ -327,7 +338,10 @@ mod tests {
 
     #[test]
     fn content_types_match_with_wildcards() {
-        let limits = LimitsConfig { allowed_types: vec!["video/*".into(), "image/png".into()], ..LimitsConfig::default() };
+        let limits = LimitsConfig {
+            allowed_types: vec!["video/*".into(), "image/png".into()],
+            ..LimitsConfig::default()
+        };
         assert!(limits.allows_type("video/mp4"));
         assert!(limits.allows_type("Video/QuickTime; codecs=x"));
         assert!(limits.allows_type("image/png"));

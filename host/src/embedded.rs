@@ -3,8 +3,8 @@
 //! `transflow dev` serves it; tests start it in-process on a loopback port.
 
 use crate::api::{ApiState, Auth, app};
-use crate::backends::local::{DirTemplateRegistry, LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
 use crate::backends::BackendError;
+use crate::backends::local::{DirTemplateRegistry, LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
 use crate::config::Config;
 use crate::engine::{EngineSettings, TemplateEngine};
 use crate::limits::JobLimits;
@@ -97,7 +97,8 @@ impl Stack {
             Some(key) => key.clone().into_bytes(),
             None => persisted_secret(&layout.secrets.join("signing.key"), || random_text(32))?.into_bytes(),
         };
-        let local_blobs = Arc::new(LocalBlobStore::new(&layout.blobs, format!("{public_url}/blobs"), &signing_key)?);
+        let local_blobs =
+            Arc::new(LocalBlobStore::new(&layout.blobs, format!("{public_url}/blobs"), &signing_key)?);
         let statuses = Arc::new(SqliteStatusStore::open(&layout.status_db)?);
         let backends = Backends {
             blobs: local_blobs.clone(),
@@ -116,21 +117,37 @@ impl Stack {
         };
         let dev_token = auth.token_for("dev", Duration::from_secs(30 * 24 * 3600));
 
-        let limits = JobLimits { step_timeout: Duration::from_secs(config.limits.step_timeout_secs), ..JobLimits::default() };
+        let limits = JobLimits {
+            step_timeout: Duration::from_secs(config.limits.step_timeout_secs),
+            ..JobLimits::default()
+        };
         let max_instances = u32::try_from(config.worker.concurrency * 2).unwrap_or(u32::MAX).max(4);
-        let engine = Arc::new(TemplateEngine::new(EngineSettings { cache_dir: layout.cache.clone(), max_instances, limits })?);
-        let tools = Arc::new(MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(StackError::Tools)?);
+        let engine = Arc::new(TemplateEngine::new(EngineSettings {
+            cache_dir: layout.cache.clone(),
+            max_instances,
+            limits,
+        })?);
+        let tools = Arc::new(
+            MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(StackError::Tools)?,
+        );
 
         let webhook_secret = match &config.webhook.secret {
-            Some(text) => text.parse::<WebhookSecret>().map_err(|e| StackError::Secret(format!("webhook.secret: {e}")))?,
+            Some(text) => text
+                .parse::<WebhookSecret>()
+                .map_err(|e| StackError::Secret(format!("webhook.secret: {e}")))?,
             None => {
-                let text = persisted_secret(&layout.secrets.join("webhook.secret"), || WebhookSecret::generate().expose())?;
-                text.parse::<WebhookSecret>().map_err(|e| StackError::Secret(format!("{}: {e}", layout.secrets.display())))?
+                let text = persisted_secret(&layout.secrets.join("webhook.secret"), || {
+                    WebhookSecret::generate().expose()
+                })?;
+                text.parse::<WebhookSecret>()
+                    .map_err(|e| StackError::Secret(format!("{}: {e}", layout.secrets.display())))?
             }
         };
         let mut template_secrets = BTreeMap::new();
         for (name, text) in &config.webhook.secrets {
-            let secret = text.parse::<WebhookSecret>().map_err(|e| StackError::Secret(format!("webhook.secrets.{name}: {e}")))?;
+            let secret = text
+                .parse::<WebhookSecret>()
+                .map_err(|e| StackError::Secret(format!("webhook.secrets.{name}: {e}")))?;
             template_secrets.insert(name.clone(), secret);
         }
         let policy = WebhookPolicy {
@@ -142,7 +159,8 @@ impl Stack {
             ..WebhookPolicy::default()
         };
         let sender = WebhookSender::new(policy).map_err(|e| StackError::Secret(e.to_string()))?;
-        let notifier = Notifier::new(sender, Some(webhook_secret), template_secrets, statuses, engine.clone());
+        let notifier =
+            Notifier::new(sender, Some(webhook_secret), template_secrets, statuses, engine.clone());
 
         let worker = Arc::new(Worker {
             backends: backends.clone(),
@@ -181,8 +199,13 @@ impl Stack {
     /// Serves the API on `listener` and runs the worker until `shutdown` turns true; then stops
     /// taking requests and jobs, hands unfinished jobs back and gives webhooks in flight a few
     /// seconds before abandoning their remaining retries.
-    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let worker = tokio::spawn(run_loop(self.worker.clone(), self.loop_settings.clone(), shutdown.clone()));
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let worker =
+            tokio::spawn(run_loop(self.worker.clone(), self.loop_settings.clone(), shutdown.clone()));
         let mut server_shutdown = shutdown.clone();
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {
@@ -208,7 +231,8 @@ fn persisted_secret(path: &Path, make: impl FnOnce() -> String) -> Result<String
         fs_err::create_dir_all(parent).map_err(fail)?;
     }
     let secret = make();
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(fail)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(fail)?;
     file.write_all(secret.as_bytes()).map_err(fail)?;
     Ok(secret)
 }
@@ -219,5 +243,6 @@ fn random_text(bytes: usize) -> String {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "worker".into(), |h| h.trim().to_owned())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "worker".into(), |h| h.trim().to_owned())
 }

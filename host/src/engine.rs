@@ -80,7 +80,10 @@ pub struct LoadedTemplate {
 
 impl std::fmt::Debug for LoadedTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedTemplate").field("version", &self.version).field("id", &self.description.id).finish()
+        f.debug_struct("LoadedTemplate")
+            .field("version", &self.version)
+            .field("id", &self.description.id)
+            .finish()
     }
 }
 
@@ -98,7 +101,10 @@ pub struct TemplateEngine {
 
 impl std::fmt::Debug for TemplateEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateEngine").field("pooling", &self.pooling).field("settings", &self.settings).finish()
+        f.debug_struct("TemplateEngine")
+            .field("pooling", &self.pooling)
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -110,7 +116,8 @@ impl TemplateEngine {
             Ok(engine) => (engine, true),
             Err(pooling_error) => {
                 tracing::warn!(%pooling_error, "pooling allocator unavailable; using on-demand allocation");
-                let engine = Engine::new(&config(&settings, false)).map_err(|e| EngineError::Setup(e.to_string()))?;
+                let engine =
+                    Engine::new(&config(&settings, false)).map_err(|e| EngineError::Setup(e.to_string()))?;
                 (engine, false)
             }
         };
@@ -151,7 +158,10 @@ impl TemplateEngine {
             return Ok((loaded.clone(), LoadSource::Memory));
         }
         let (component, source) = self.component(&version, bytes)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| EngineError::Incompatible(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| EngineError::Incompatible(format!("{e:#}")))?;
         let pre = TemplatePre::new(pre).map_err(|e| EngineError::Incompatible(format!("{e:#}")))?;
         let info = self.describe(&pre).await?;
         let description = TemplateDescription::from_wit(info).map_err(EngineError::Describe)?;
@@ -207,17 +217,21 @@ impl TemplateEngine {
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => return Ok((component, LoadSource::DiskCache)),
-                Err(error) => tracing::warn!(path = %path.display(), %error, "ignoring unusable cached component"),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "ignoring unusable cached component")
+                }
             }
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| EngineError::Compile(format!("{e:#}")))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| EngineError::Compile(format!("{e:#}")))?;
         self.store_compiled(&path, &component)?;
         Ok((component, LoadSource::Compiled))
     }
 
     fn store_compiled(&self, path: &Path, component: &Component) -> Result<(), EngineError> {
         let cache_error = |source| EngineError::Cache { path: path.to_owned(), source };
-        let serialized = component.serialize().map_err(|e| cache_error(std::io::Error::other(e.to_string())))?;
+        let serialized =
+            component.serialize().map_err(|e| cache_error(std::io::Error::other(e.to_string())))?;
         std::fs::create_dir_all(&self.settings.cache_dir).map_err(cache_error)?;
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&temporary, serialized).map_err(cache_error)?;
@@ -235,10 +249,13 @@ impl TemplateEngine {
         .await
         .map_err(|_| EngineError::Describe("instantiation timed out".into()))?
         .map_err(|e| EngineError::Describe(format!("{e:#}")))?;
-        tokio::time::timeout(Duration::from_secs(10), instance.transflow_template_pipeline().call_describe(&mut store))
-            .await
-            .map_err(|_| EngineError::Describe("did not return within 10 s".into()))?
-            .map_err(|e| EngineError::Describe(format!("{e:#}")))
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            instance.transflow_template_pipeline().call_describe(&mut store),
+        )
+        .await
+        .map_err(|_| EngineError::Describe("did not return within 10 s".into()))?
+        .map_err(|e| EngineError::Describe(format!("{e:#}")))
     }
 }
 

@@ -152,7 +152,14 @@ impl JobState {
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.resource_handles);
-        JobState { wasi, table, limiter: JobLimiter::new(limits), stderr, scope, hostcalls_left: limits.hostcalls }
+        JobState {
+            wasi,
+            table,
+            limiter: JobLimiter::new(limits),
+            stderr,
+            scope,
+            hostcalls_left: limits.hostcalls,
+        }
     }
 
     /// The limiter the store enforces.

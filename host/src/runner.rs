@@ -2,7 +2,9 @@
 //! dependency order, collects results and turns every failure into an error code and a message
 //! that names the step.
 
-use crate::assembly::{AssemblyState, AssemblyStatus, ErrorCode, FileRecord, UserRef, assembly_id, file_id, now_rfc3339};
+use crate::assembly::{
+    AssemblyState, AssemblyStatus, ErrorCode, FileRecord, UserRef, assembly_id, file_id, now_rfc3339,
+};
 use crate::bindings::{GuestError, StepError};
 use crate::engine::{LoadedTemplate, StepTimedOut, TemplateEngine};
 use crate::job::{EmittedOutput, HostcallBudgetExhausted, InputRecord, JobState, StepProgress, StepScope};
@@ -70,7 +72,12 @@ struct StepFailure {
 impl Runner {
     /// A runner whose job workspaces live under `work_dir` and whose results are kept under
     /// `outputs_dir/{branch}/{assembly_id}/{step}/`.
-    pub fn new(engine: Arc<TemplateEngine>, tools: Arc<MediaTools>, work_dir: PathBuf, outputs_dir: PathBuf) -> Runner {
+    pub fn new(
+        engine: Arc<TemplateEngine>,
+        tools: Arc<MediaTools>,
+        work_dir: PathBuf,
+        outputs_dir: PathBuf,
+    ) -> Runner {
         Runner { engine, tools, work_dir, outputs_dir }
     }
 
@@ -81,7 +88,11 @@ impl Runner {
 
     /// Runs the assembly to its end; `on_update` sees every status change (progress included).
     /// The returned status is completed or carries an error code; this never panics on bad input.
-    pub async fn run(&self, request: AssemblyRequest, on_update: impl FnMut(&AssemblyStatus)) -> AssemblyStatus {
+    pub async fn run(
+        &self,
+        request: AssemblyRequest,
+        on_update: impl FnMut(&AssemblyStatus),
+    ) -> AssemblyStatus {
         let mut status = new_status(&request, &self.tools);
         let hashed = match hash_uploads(&request.uploads).await {
             Ok(hashed) => hashed,
@@ -161,7 +172,10 @@ impl Runner {
             let emitted = self
                 .run_step(request, workspace, status, step, inputs, index, steps.len(), &mut *on_update)
                 .await
-                .map_err(|failure| StepFailure { message: format!("step `{}`: {}", step.name, failure.message), ..failure })?;
+                .map_err(|failure| StepFailure {
+                    message: format!("step `{}`: {}", step.name, failure.message),
+                    ..failure
+                })?;
             let mut records = Vec::with_capacity(emitted.len());
             let mut next_inputs = Vec::with_capacity(emitted.len());
             for output in emitted {
@@ -271,7 +285,8 @@ impl Runner {
         let template = request.template.clone();
         let name = step.name.clone();
         let call = async move {
-            let (mut store, instance) = engine.instantiate(&template, JobState::for_step(scope), deadline.into_std()).await?;
+            let (mut store, instance) =
+                engine.instantiate(&template, JobState::for_step(scope), deadline.into_std()).await?;
             let result = instance.transflow_template_pipeline().call_run_step(&mut store, &name).await;
             Ok::<_, wasmtime::Error>((store, result))
         };
@@ -294,7 +309,10 @@ impl Runner {
         };
         let timeout = || StepFailure {
             code: ErrorCode::StepTimeout,
-            message: format!("ran past its time limit of {} s and was stopped", limits.step_timeout.as_secs()),
+            message: format!(
+                "ran past its time limit of {} s and was stopped",
+                limits.step_timeout.as_secs()
+            ),
         };
         let (store, result) = match outcome {
             Err(_) => return Err(timeout()),
@@ -361,7 +379,13 @@ fn step_inputs(
 ) -> Vec<InputRecord> {
     step.uses
         .iter()
-        .flat_map(|used| if used == ORIGINAL { originals.to_vec() } else { produced.get(used).cloned().unwrap_or_default() })
+        .flat_map(|used| {
+            if used == ORIGINAL {
+                originals.to_vec()
+            } else {
+                produced.get(used).cloned().unwrap_or_default()
+            }
+        })
         .collect()
 }
 
@@ -383,7 +407,12 @@ fn input_from_result(step: &str, output: &EmittedOutput) -> InputRecord {
 }
 
 /// Links (or copies) a result out of the workspace into the assembly's outputs and records it.
-fn keep_result(workspace: &Workspace, outputs: &Path, step: &str, output: &EmittedOutput) -> std::io::Result<FileRecord> {
+fn keep_result(
+    workspace: &Workspace,
+    outputs: &Path,
+    step: &str,
+    output: &EmittedOutput,
+) -> std::io::Result<FileRecord> {
     let source = workspace.root().join(&output.path);
     let target = outputs.join(step).join(&output.name);
     fs_err::create_dir_all(target.parent().expect("has a parent"))?;
@@ -414,7 +443,9 @@ fn url_for(path: &Path) -> String {
         .to_string_lossy()
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect();
@@ -565,7 +596,10 @@ mod tests {
             input: Some("a.mp4".into()),
         })));
         assert_eq!(tool.code, ErrorCode::FfmpegFailed);
-        assert_eq!(tool.message, "ffmpeg on `a.mp4` exited with code 1: in/x/a.mp4: Invalid data found when processing input");
+        assert_eq!(
+            tool.message,
+            "ffmpeg on `a.mp4` exited with code 1: in/x/a.mp4: Invalid data found when processing input"
+        );
         let refused = classify_step_error(StepError::Host(GuestError::ArgumentRefused(RefusedArgument {
             argument: "/etc/passwd".into(),
             reason: "absolute paths are not allowed".into(),
@@ -575,7 +609,10 @@ mod tests {
             input: "x.mp4".into(),
             reason: "empty file".into(),
         })));
-        assert_eq!((bad.code, bad.message.as_str()), (ErrorCode::InputInvalid, "input `x.mp4` cannot be processed: empty file"));
+        assert_eq!(
+            (bad.code, bad.message.as_str()),
+            (ErrorCode::InputInvalid, "input `x.mp4` cannot be processed: empty file")
+        );
         assert_eq!(classify_step_error(StepError::Failed("nope".into())).code, ErrorCode::StepFailed);
     }
 

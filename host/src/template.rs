@@ -75,7 +75,10 @@ impl TemplateDescription {
             }
             for used in &step.uses {
                 if used != ORIGINAL && !steps.iter().any(|other| &other.name == used) {
-                    return Err(format!("step `{}` uses `{used}`, which is not a step of this template", step.name));
+                    return Err(format!(
+                        "step `{}` uses `{used}`, which is not a step of this template",
+                        step.name
+                    ));
                 }
             }
         }
@@ -86,7 +89,11 @@ impl TemplateDescription {
             fields: info
                 .fields
                 .into_iter()
-                .map(|f| FieldDescription { name: f.name, description: f.description, default_value: f.default_value })
+                .map(|f| FieldDescription {
+                    name: f.name,
+                    description: f.description,
+                    default_value: f.default_value,
+                })
                 .collect(),
             webhook: info.webhook.map(|w| WebhookDescription { url: w.url, secret_name: w.secret_name }),
         })
@@ -154,7 +161,8 @@ mod tests {
 
     #[test]
     fn orders_steps_by_dependency() {
-        let d = TemplateDescription::from_wit(info(&[("b", &["a"]), ("a", &[ORIGINAL]), ("c", &["a", "b"])])).unwrap();
+        let d = TemplateDescription::from_wit(info(&[("b", &["a"]), ("a", &[ORIGINAL]), ("c", &["a", "b"])]))
+            .unwrap();
         let names: Vec<&str> = d.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
     }

@@ -23,9 +23,8 @@ impl Workspace {
     /// Creates a fresh, empty workspace under `parent`.
     pub fn create(parent: &Path, label: &str) -> io::Result<Workspace> {
         fs_err::create_dir_all(parent)?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let root = parent.join(format!("{label}-{nanos:x}-{}", std::process::id()));
         fs_err::create_dir(&root)?;
         Ok(Workspace { root: fs_err::canonicalize(&root)? })
@@ -59,8 +58,10 @@ impl Workspace {
         let relative = format!("{}/{name}", Self::step_dir(step));
         let parent = self.root.join(&relative);
         let parent = parent.parent().expect("has a parent");
-        fs_err::create_dir_all(parent)
-            .map_err(|e| policy::Refusal { argument: name.to_owned(), reason: format!("cannot create it: {e}") })?;
+        fs_err::create_dir_all(parent).map_err(|e| policy::Refusal {
+            argument: name.to_owned(),
+            reason: format!("cannot create it: {e}"),
+        })?;
         Ok(relative)
     }
 
@@ -98,10 +99,7 @@ impl Workspace {
 
     /// Total bytes of the files under `dir` (relative).
     pub fn bytes_under(&self, dir: &str) -> io::Result<u64> {
-        self.files_under(dir)?
-            .iter()
-            .map(|f| std::fs::metadata(self.root.join(f)).map(|m| m.len()))
-            .sum()
+        self.files_under(dir)?.iter().map(|f| std::fs::metadata(self.root.join(f)).map(|m| m.len())).sum()
     }
 
     /// Deletes the workspace.

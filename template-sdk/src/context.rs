@@ -45,10 +45,7 @@ impl Context {
 
     /// Emits every file this step wrote and has not emitted yet, in name order.
     pub fn emit_pending(&self, original_id: Option<&str>) -> Result<Vec<types::EmittedFile>, Error> {
-        workspace::pending_outputs()?
-            .iter()
-            .map(|path| workspace::emit(path, original_id))
-            .collect()
+        workspace::pending_outputs()?.iter().map(|path| workspace::emit(path, original_id)).collect()
     }
 
     /// Starts an ffmpeg command; add options with [`FfmpegRun::progress`] and [`FfmpegRun::run`] it.

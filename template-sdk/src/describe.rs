@@ -59,7 +59,11 @@ impl TemplateInfo {
             fields: self
                 .fields
                 .into_iter()
-                .map(|f| wit::FieldInfo { name: f.name, description: f.description, default_value: f.default_value })
+                .map(|f| wit::FieldInfo {
+                    name: f.name,
+                    description: f.description,
+                    default_value: f.default_value,
+                })
                 .collect(),
             webhook: self.webhook.map(|w| wit::Webhook { url: w.url, secret_name: w.secret_name }),
         }

@@ -44,7 +44,11 @@ impl Context {
         match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "1" | "on" => Ok(true),
             "false" | "no" | "0" | "off" => Ok(false),
-            _ => Err(StepError::InvalidField { field: name.to_owned(), value: raw, expected: "true or false".into() }),
+            _ => Err(StepError::InvalidField {
+                field: name.to_owned(),
+                value: raw,
+                expected: "true or false".into(),
+            }),
         }
     }
 }

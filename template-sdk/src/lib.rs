@@ -41,8 +41,8 @@ extern crate self as transflow_sdk;
 mod context;
 mod describe;
 mod error;
-mod fields;
 mod ffmpeg;
+mod fields;
 
 #[doc(hidden)]
 pub mod __bindings {
@@ -78,8 +78,8 @@ pub trait Template {
 /// Everything a template usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Context, Error, FieldInfo, Input, MediaMeta, ORIGINAL, StepError, StepInfo, Template,
-        TemplateInfo, Webhook,
+        Context, Error, FieldInfo, Input, MediaMeta, ORIGINAL, StepError, StepInfo, Template, TemplateInfo,
+        Webhook,
     };
 }
 

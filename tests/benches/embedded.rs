@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 use tokio::io::AsyncRead;
-use transflow_host::backends::{BlobSpec, BlobStore};
 use transflow_host::backends::local::LocalBlobStore;
+use transflow_host::backends::{BlobSpec, BlobStore};
 use transflow_tests::stack::TestStack;
 
 const CONNECTIONS: usize = 32;
@@ -25,8 +25,14 @@ async fn main() {
 
     let (page_rate, page_latency) = load(&stack, "/", false).await;
     let (status_rate, status_latency) = load(&stack, &format!("/api/status/{id}"), true).await;
-    println!("GET / (static page, baseline) : {page_rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", page_latency.0, page_latency.1);
-    println!("GET /api/status/{{id}}         : {status_rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms", status_latency.0, status_latency.1);
+    println!(
+        "GET / (static page, baseline) : {page_rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        page_latency.0, page_latency.1
+    );
+    println!(
+        "GET /api/status/{{id}}         : {status_rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        status_latency.0, status_latency.1
+    );
     println!("status ÷ baseline throughput  : {:.2}", status_rate / page_rate);
     stack.stop().await;
 
@@ -110,7 +116,10 @@ async fn hashing() {
 
     let started = Instant::now();
     let body = Box::pin(Generated { left: GIB, state: 0x9e3779b97f4a7c15 });
-    let stored = store.put("uploads/bench/one-gib.bin", body, &BlobSpec { size: Some(GIB), ..BlobSpec::default() }).await.unwrap();
+    let stored = store
+        .put("uploads/bench/one-gib.bin", body, &BlobSpec { size: Some(GIB), ..BlobSpec::default() })
+        .await
+        .unwrap();
     let hashed = started.elapsed().as_secs_f64();
     assert_eq!(stored.size, GIB);
 
@@ -124,6 +133,10 @@ async fn hashing() {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }

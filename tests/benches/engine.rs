@@ -17,7 +17,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 fn engine(cache: &std::path::Path) -> TemplateEngine {
-    let settings = EngineSettings { cache_dir: cache.to_path_buf(), max_instances: 64, limits: JobLimits::default() };
+    let settings =
+        EngineSettings { cache_dir: cache.to_path_buf(), max_instances: 64, limits: JobLimits::default() };
     TemplateEngine::new(settings).expect("engine")
 }
 
@@ -37,7 +38,11 @@ async fn main() {
         let started = Instant::now();
         let (_, source) = engine.load(&bytes).await.expect("loads");
         assert_eq!(source, LoadSource::Compiled);
-        println!("  {name:<17} {:>5} KiB  {:>8.1} ms", bytes.len() / 1024, started.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "  {name:<17} {:>5} KiB  {:>8.1} ms",
+            bytes.len() / 1024,
+            started.elapsed().as_secs_f64() * 1e3
+        );
     }
 
     let bytes = std::fs::read(components::VIDEO_THUMBNAILS).expect("component built");
@@ -50,7 +55,10 @@ async fn main() {
         loads.push(started.elapsed());
         assert_eq!(source, LoadSource::DiskCache);
     }
-    println!("cached precompiled load (video-thumbnails), median of 50: {:.3} ms", median(loads).as_secs_f64() * 1e3);
+    println!(
+        "cached precompiled load (video-thumbnails), median of 50: {:.3} ms",
+        median(loads).as_secs_f64() * 1e3
+    );
 
     let (template, _) = engine.load(&bytes).await.expect("loads");
     let limits = JobLimits::default();
@@ -58,9 +66,15 @@ async fn main() {
     for _ in 0..2000 {
         let deadline = Instant::now() + Duration::from_secs(60);
         let started = Instant::now();
-        let instance = engine.instantiate(&template, JobState::for_describe(&limits), deadline).await.expect("instantiates");
+        let instance = engine
+            .instantiate(&template, JobState::for_describe(&limits), deadline)
+            .await
+            .expect("instantiates");
         instantiations.push(started.elapsed());
         drop(instance);
     }
-    println!("warm instantiation (InstancePre), median of 2000: {:.1} µs", median(instantiations).as_secs_f64() * 1e6);
+    println!(
+        "warm instantiation (InstancePre), median of 2000: {:.1} µs",
+        median(instantiations).as_secs_f64() * 1e6
+    );
 }

@@ -17,12 +17,17 @@ fn main() {
         .collect();
     let target_dir = root.join("target/test-components");
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"]).arg(&target_dir);
+    cargo
+        .current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir);
     for (package, _) in &guests {
         cargo.args(["-p", package]);
     }
     // The outer build's flags are for the host target; they must not leak into the guest build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"] {
+    for var in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"]
+    {
         cargo.env_remove(var);
     }
     let status = cargo.status().expect("run cargo for the test components");
@@ -32,10 +37,14 @@ fn main() {
     );
     let mut constants = String::new();
     for (package, _) in &guests {
-        let file = target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
+        let file =
+            target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
         assert!(file.is_file(), "{} was not built", file.display());
         let name = package.trim_start_matches("fixture-").replace('-', "_").to_uppercase();
-        constants.push_str(&format!("/// `{package}` as a component.\npub const {name}: &str = {:?};\n", file.display().to_string()));
+        constants.push_str(&format!(
+            "/// `{package}` as a component.\npub const {name}: &str = {:?};\n",
+            file.display().to_string()
+        ));
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("components.rs");
     std::fs::write(out, constants).unwrap();

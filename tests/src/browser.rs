@@ -36,7 +36,9 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
         let mut options = json!({
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
@@ -74,13 +76,16 @@ impl Browser {
 
     /// The element matching a CSS selector.
     pub async fn find(&self, css: &str) -> String {
-        let found = self.call("POST", &self.session_path("/element"), json!({ "using": "css selector", "value": css })).await;
+        let found = self
+            .call("POST", &self.session_path("/element"), json!({ "using": "css selector", "value": css }))
+            .await;
         found[ELEMENT].as_str().expect("element reference").to_owned()
     }
 
     /// Types `text` into an element (for a file input: a path to upload).
     pub async fn send_keys(&self, element: &str, text: &str) {
-        self.call("POST", &self.session_path(&format!("/element/{element}/value")), json!({ "text": text })).await;
+        self.call("POST", &self.session_path(&format!("/element/{element}/value")), json!({ "text": text }))
+            .await;
     }
 
     /// Clicks an element.

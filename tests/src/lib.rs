@@ -40,16 +40,43 @@ pub fn media() -> &'static Media {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = |name: &str| dir.path().join(name);
         ffmpeg(&[
-            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=4",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
             path("clip.mp4").to_str().unwrap(),
         ]);
         ffmpeg(&[
-            "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=3", "-ac", "2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=48000:duration=3",
+            "-ac",
+            "2",
             path("tone.wav").to_str().unwrap(),
         ]);
-        ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=1600x900", "-frames:v", "1", path("card.png").to_str().unwrap()]);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=1600x900",
+            "-frames:v",
+            "1",
+            path("card.png").to_str().unwrap(),
+        ]);
         let clip = std::fs::read(path("clip.mp4")).unwrap();
         std::fs::write(path("corrupt.mp4"), &clip[..3072.min(clip.len())]).unwrap();
         std::fs::write(path("empty.mp4"), b"").unwrap();
@@ -82,7 +109,12 @@ pub fn ffprobe(path: &Path) -> Value {
         .arg(path)
         .output()
         .expect("ffprobe is installed");
-    assert!(output.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -148,8 +180,10 @@ impl Harness {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let settings = EngineSettings { cache_dir: dir.path().join("cache"), max_instances: 8, limits };
         let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
-        let tools = MediaTools::detect(None, None, true, ToolLimits::default()).await.expect("ffmpeg installed");
-        let runner = Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), dir.path().join("outputs"));
+        let tools =
+            MediaTools::detect(None, None, true, ToolLimits::default()).await.expect("ffmpeg installed");
+        let runner =
+            Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), dir.path().join("outputs"));
         Harness { engine, runner, dir }
     }
 
@@ -171,7 +205,10 @@ impl Harness {
             template,
             uploads: files
                 .iter()
-                .map(|f| UploadSource { name: f.file_name().unwrap().to_string_lossy().into(), path: f.to_path_buf() })
+                .map(|f| UploadSource {
+                    name: f.file_name().unwrap().to_string_lossy().into(),
+                    path: f.to_path_buf(),
+                })
                 .collect(),
             fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
             user_id: user.into(),

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use transflow_host::TemplateEngine;
 use transflow_host::backends::{TemplateRegistry, TemplateVersion};
 use transflow_host::config::Config;
 use transflow_host::embedded::{Layout, Stack};
-use transflow_host::TemplateEngine;
 use transflow_host::worker::Worker;
 
 /// A running stack and a client for it.
@@ -32,7 +32,11 @@ pub struct TestStack {
 }
 
 /// Publishes `components` (paths of `.wasm` files) into `registry`, checking each in `engine`.
-pub async fn publish_templates(engine: &TemplateEngine, registry: &dyn TemplateRegistry, components: &[&str]) {
+pub async fn publish_templates(
+    engine: &TemplateEngine,
+    registry: &dyn TemplateRegistry,
+    components: &[&str],
+) {
     for component in components {
         let bytes = std::fs::read(component).expect("component built");
         let (template, _) = engine.load(&bytes).await.expect("template loads");
@@ -65,7 +69,8 @@ impl TestStack {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stack = Stack::open(&config, &layout, &base).await.expect("stack opens");
         let worker = &stack.worker;
-        publish_templates(&worker.engine, &*worker.backends.templates, &[test_components::VIDEO_THUMBNAILS]).await;
+        publish_templates(&worker.engine, &*worker.backends.templates, &[test_components::VIDEO_THUMBNAILS])
+            .await;
         let token = stack.dev_token.clone().unwrap_or_default();
         let worker = stack.worker.clone();
         let (stop, stopped) = watch::channel(false);
@@ -82,7 +87,8 @@ impl TestStack {
     /// `POST /api/create-upload` for `files` (announced with their real size and MD5).
     pub async fn create_upload(&self, template: &str, files: &[&Path], fields: Value) -> reqwest::Response {
         let announced: Vec<Value> = files.iter().map(|file| announce(file, "video/mp4")).collect();
-        self.post_create_upload(json!({ "template_id": template, "files": announced, "fields": fields })).await
+        self.post_create_upload(json!({ "template_id": template, "files": announced, "fields": fields }))
+            .await
     }
 
     /// `POST /api/create-upload` with this body.

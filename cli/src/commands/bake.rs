@@ -2,13 +2,13 @@
 //! each as the current version in the local template registry.
 
 use crate::cli::BakeArgs;
-use transflow_host::embedded::Layout;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use transflow_host::JobLimits;
 use transflow_host::backends::local::DirTemplateRegistry;
 use transflow_host::backends::{TemplateRegistry, TemplateVersion};
+use transflow_host::embedded::Layout;
 
 const TARGET: &str = "wasm32-wasip2";
 
@@ -27,7 +27,8 @@ pub async fn bake(paths: &Layout, args: BakeArgs) -> Result<ExitCode> {
     let engine = super::engine(paths, JobLimits::default())?;
     let total = crates.len();
     for (index, dir) in crates.iter().enumerate() {
-        let label = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let label =
+            dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
         eprintln!("[{}/{total}] building {label}", index + 1);
         let wasm = build(dir).with_context(|| format!("template `{label}` did not build"))?;
         let bytes = fs_err::read(&wasm)?;
@@ -103,7 +104,10 @@ fn build(dir: &Path) -> Result<PathBuf> {
         );
     }
     component_artifact(&String::from_utf8_lossy(&output.stdout)).with_context(|| {
-        format!("cargo built no .wasm for {}\nhint: set `[lib] crate-type = [\"cdylib\"]` in it", manifest.display())
+        format!(
+            "cargo built no .wasm for {}\nhint: set `[lib] crate-type = [\"cdylib\"]` in it",
+            manifest.display()
+        )
     })
 }
 
@@ -115,7 +119,12 @@ fn component_artifact(messages: &str) -> Option<PathBuf> {
         .filter(|m| m["reason"] == "compiler-artifact")
         .filter(|m| m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
         .filter_map(|m| {
-            m["filenames"].as_array()?.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")).map(PathBuf::from)
+            m["filenames"]
+                .as_array()?
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".wasm"))
+                .map(PathBuf::from)
         })
         .last()
 }
@@ -129,7 +138,10 @@ mod tests {
         let messages = r#"{"reason":"compiler-artifact","target":{"kind":["lib"]},"filenames":["/t/libsdk.rlib"]}
 {"reason":"compiler-artifact","target":{"kind":["cdylib"]},"filenames":["/t/wasm32-wasip2/release/thumbs.wasm"]}
 {"reason":"build-finished","success":true}"#;
-        assert_eq!(component_artifact(messages).unwrap().to_str(), Some("/t/wasm32-wasip2/release/thumbs.wasm"));
+        assert_eq!(
+            component_artifact(messages).unwrap().to_str(),
+            Some("/t/wasm32-wasip2/release/thumbs.wasm")
+        );
         assert_eq!(component_artifact(r#"{"reason":"build-finished"}"#), None);
     }
 }

@@ -12,15 +12,14 @@ use transflow_host::embedded::{Layout, Stack};
 
 /// Serves until a shutdown signal; then hands unfinished jobs back to the queue.
 pub async fn dev(paths: &Layout, config: Config, args: DevArgs) -> Result<ExitCode> {
-    let mut listen: SocketAddr = config
-        .server
-        .listen
-        .parse()
-        .with_context(|| format!("server.listen `{}` is not an address like 127.0.0.1:8080", config.server.listen))?;
+    let mut listen: SocketAddr = config.server.listen.parse().with_context(|| {
+        format!("server.listen `{}` is not an address like 127.0.0.1:8080", config.server.listen)
+    })?;
     if let Some(port) = args.port {
         listen.set_port(port);
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
     let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let stack = Stack::open(&config, paths, &public_url).await?;
@@ -38,14 +37,21 @@ pub async fn dev(paths: &Layout, config: Config, args: DevArgs) -> Result<ExitCo
         None => println!("  page:   {public_url}/   (auth disabled)"),
     }
     if config.webhook.secret.is_none() {
-        println!("  webhooks are signed with the secret in {}", paths.secrets.join("webhook.secret").display());
+        println!(
+            "  webhooks are signed with the secret in {}",
+            paths.secrets.join("webhook.secret").display()
+        );
     }
-    println!("  templates: {}", templates.iter().map(|t| t.current.id.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "  templates: {}",
+        templates.iter().map(|t| t.current.id.as_str()).collect::<Vec<_>>().join(", ")
+    );
     println!("  data: {}", config.data_dir.display());
 
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        let (Ok(mut interrupt), Ok(mut terminate)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
         else {
             return;
         };

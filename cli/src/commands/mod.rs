@@ -6,11 +6,11 @@ mod run;
 mod status;
 
 use crate::cli::{Cli, Command};
-use transflow_host::embedded::Layout;
 use anyhow::Result;
 use std::process::ExitCode;
 use std::sync::Arc;
 use transflow_host::config::Config;
+use transflow_host::embedded::Layout;
 use transflow_host::{EngineSettings, JobLimits, TemplateEngine};
 
 /// Runs the parsed command.

@@ -1,7 +1,6 @@
 //! `transflow run`: one assembly on embedded defaults, final status JSON on stdout.
 
 use crate::cli::RunArgs;
-use transflow_host::embedded::Layout;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use transflow_host::assembly::{AssemblyStatus, ErrorCode};
 use transflow_host::backends::TemplateRegistry;
 use transflow_host::backends::local::DirTemplateRegistry;
+use transflow_host::embedded::Layout;
 use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, ToolLimits, UploadSource};
 
 /// Runs the assembly and prints its status; exit code 1 when it failed.
@@ -27,7 +27,8 @@ pub async fn run(paths: &Layout, args: RunArgs) -> Result<ExitCode> {
             return Ok(early_failure(ErrorCode::TemplateInvalid, &message));
         }
     };
-    let tools = MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(anyhow::Error::msg)?;
+    let tools =
+        MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(anyhow::Error::msg)?;
     let runner = Runner::new(engine, Arc::new(tools), paths.work.clone(), paths.outputs.clone());
     let uploads = args
         .files
@@ -73,7 +74,8 @@ async fn template_bytes(paths: &Layout, template: &str) -> Result<Vec<u8>, Strin
         return std::fs::read(template).map_err(|e| format!("cannot read template file {template}: {e}"));
     }
     let registry = DirTemplateRegistry::new(&paths.templates);
-    let missing = || format!("no template `{template}` in {}; run `transflow bake` first", paths.templates.display());
+    let missing =
+        || format!("no template `{template}` in {}; run `transflow bake` first", paths.templates.display());
     let version = registry.current(template).await.map_err(|e| e.to_string())?.ok_or_else(missing)?;
     registry.fetch(template, &version.sha256).await.map_err(|e| e.to_string())
 }

@@ -106,7 +106,8 @@ pub(super) async fn create_upload(
     let stored = match state.backends.statuses.create(&status).await? {
         Created::New => status,
         Created::Existing(existing) if existing.value.phase() != Phase::Uploading => {
-            let plan = UploadPlan { assembly_id: id, status_url, uploads: Vec::new(), status: Some(existing.value) };
+            let plan =
+                UploadPlan { assembly_id: id, status_url, uploads: Vec::new(), status: Some(existing.value) };
             return Ok((StatusCode::OK, Json(plan)));
         }
         Created::Existing(existing) => existing.value,
@@ -132,7 +133,11 @@ pub(super) async fn create_upload(
             ]),
         };
         let target = state.backends.blobs.presign_put(&key, &spec, state.upload_url_ttl)?;
-        uploads.push(PlannedUpload { upload_id: expected.upload_id.clone(), name: expected.name.clone(), target });
+        uploads.push(PlannedUpload {
+            upload_id: expected.upload_id.clone(),
+            name: expected.name.clone(),
+            target,
+        });
     }
     Ok((StatusCode::CREATED, Json(UploadPlan { assembly_id: id, status_url, uploads, status: None })))
 }
@@ -144,11 +149,20 @@ fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), ApiErro
         return bad("`files` is empty: announce at least one file".into());
     }
     if request.files.len() > limits.max_files {
-        return bad(format!("{} files announced; at most {} are allowed", request.files.len(), limits.max_files));
+        return bad(format!(
+            "{} files announced; at most {} are allowed",
+            request.files.len(),
+            limits.max_files
+        ));
     }
     for file in &request.files {
         let name = &file.name;
-        if name.is_empty() || name.len() > 255 || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        if name.is_empty()
+            || name.len() > 255
+            || name == "."
+            || name == ".."
+            || name.contains(['/', '\\', '\0'])
+        {
             return bad(format!("file name `{name}` must be 1–255 bytes without `/`, `\\` or NUL"));
         }
         if file.size == 0 {
@@ -173,7 +187,8 @@ fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), ApiErro
         }
     }
     if let Some(url) = &request.notify_url {
-        let parsed = url::Url::parse(url).map_err(|e| ApiError::bad_request("INVALID_REQUEST", format!("notify_url: {e}")))?;
+        let parsed = url::Url::parse(url)
+            .map_err(|e| ApiError::bad_request("INVALID_REQUEST", format!("notify_url: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return bad("notify_url must be an http or https URL".into());
         }
@@ -223,9 +238,14 @@ fn new_status(
 }
 
 /// The assembly if `user` owns it; 404 otherwise, so ids of others' assemblies leak nothing.
-async fn owned(state: &ApiState, user: &str, assembly_id: &str) -> Result<crate::backends::Versioned<AssemblyStatus>, ApiError> {
+async fn owned(
+    state: &ApiState,
+    user: &str,
+    assembly_id: &str,
+) -> Result<crate::backends::Versioned<AssemblyStatus>, ApiError> {
     let missing = || ApiError::not_found("ASSEMBLY_NOT_FOUND", format!("no assembly {assembly_id}"));
-    let valid_id = assembly_id.len() == 64 && assembly_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let valid_id =
+        assembly_id.len() == 64 && assembly_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !valid_id {
         return Err(missing());
     }
@@ -263,7 +283,9 @@ pub(super) async fn cancel(
         canceled.updated_at = now_rfc3339();
         match state.backends.statuses.update(&canceled, record.version).await {
             Ok(_) => return Ok(Json(canceled)),
-            Err(crate::backends::BackendError::Conflict(_)) => record = owned(&state, &user, &assembly_id).await?,
+            Err(crate::backends::BackendError::Conflict(_)) => {
+                record = owned(&state, &user, &assembly_id).await?
+            }
             Err(error) => return Err(error.into()),
         }
     }

@@ -53,8 +53,12 @@ impl Auth {
         .map_err(|e| ApiError::unauthorized(&format!("the token is not valid: {e}")))?
         .claims;
         match claims.get(user_claim) {
-            Some(serde_json::Value::String(user)) if !user.is_empty() && user.len() <= 256 => Ok(user.clone()),
-            _ => Err(ApiError::unauthorized(&format!("the token has no `{user_claim}` claim naming the user"))),
+            Some(serde_json::Value::String(user)) if !user.is_empty() && user.len() <= 256 => {
+                Ok(user.clone())
+            }
+            _ => {
+                Err(ApiError::unauthorized(&format!("the token has no `{user_claim}` claim naming the user")))
+            }
         }
     }
 
@@ -96,14 +100,20 @@ mod tests {
         let foreign = other.token_for("mallory", Duration::from_secs(60)).unwrap();
         assert!(auth().user(&bearer(&foreign)).is_err());
         let claims = serde_json::json!({ "sub": "bob", "exp": 1_000_000 });
-        let expired =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"0123456789abcdef0123"))
-                .unwrap();
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123"),
+        )
+        .unwrap();
         assert!(auth().user(&bearer(&expired)).unwrap_err().message.contains("xpired"));
         let claims = serde_json::json!({ "name": "bob", "exp": u32::MAX });
-        let no_user =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"0123456789abcdef0123"))
-                .unwrap();
+        let no_user = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123"),
+        )
+        .unwrap();
         assert!(auth().user(&bearer(&no_user)).unwrap_err().message.contains("`sub`"));
     }
 

@@ -2,8 +2,8 @@
 //! a pre-signed S3 PUT followed by S3 → SQS), `GET /blobs/{key}` serves a result.
 
 use super::{ApiError, ApiState};
-use crate::backends::{BackendError, BlobStore};
 use crate::backends::local::{LocalBlobStore, UploadUrlError};
+use crate::backends::{BackendError, BlobStore};
 use crate::worker::event::{UploadKey, object_created, parse_upload_key};
 use crate::worker::status_writer::StatusWriter;
 use axum::body::Body;
@@ -37,7 +37,8 @@ pub(super) async fn upload(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let store = local(&state)?;
-    let signed = store.verify_upload(&key, query.as_deref().unwrap_or(""), SystemTime::now()).map_err(refused)?;
+    let signed =
+        store.verify_upload(&key, query.as_deref().unwrap_or(""), SystemTime::now()).map_err(refused)?;
     let sent_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if sent_type != signed.spec.content_type {
         return Err(ApiError::bad_request(
@@ -45,11 +46,15 @@ pub(super) async fn upload(
             format!("send `Content-Type: {}` as signed (got `{sent_type}`)", signed.spec.content_type),
         ));
     }
-    let declared_length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared_length =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let (Some(length), Some(size)) = (declared_length, signed.spec.size)
         && length != size
     {
-        return Err(ApiError::bad_request("SIZE_MISMATCH", format!("Content-Length is {length}; {size} bytes were signed")));
+        return Err(ApiError::bad_request(
+            "SIZE_MISMATCH",
+            format!("Content-Length is {length}; {size} bytes were signed"),
+        ));
     }
     let upload = parse_upload_key(&key).ok();
     if let Some(upload) = &upload {
@@ -58,7 +63,9 @@ pub(super) async fn upload(
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let stored = match store.put(&key, Box::pin(StreamReader::new(stream)), &signed.spec).await {
         Ok(stored) => stored,
-        Err(BackendError::Rejected(message)) => return Err(ApiError::bad_request("UPLOAD_REJECTED", message)),
+        Err(BackendError::Rejected(message)) => {
+            return Err(ApiError::bad_request("UPLOAD_REJECTED", message));
+        }
         Err(error) => return Err(error.into()),
     };
     if let Some(upload) = upload {
@@ -72,7 +79,11 @@ pub(super) async fn upload(
 async fn refuse_if_not_uploading(state: &ApiState, upload: &UploadKey) -> Result<(), ApiError> {
     match state.backends.statuses.get(&upload.assembly_id).await? {
         Some(record) if record.value.phase() == crate::assembly::Phase::Uploading => Ok(()),
-        Some(_) => Err(ApiError::new(StatusCode::CONFLICT, "ASSEMBLY_NOT_UPLOADING", "the assembly no longer takes uploads")),
+        Some(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ASSEMBLY_NOT_UPLOADING",
+            "the assembly no longer takes uploads",
+        )),
         None => Err(ApiError::not_found("ASSEMBLY_NOT_FOUND", format!("no assembly {}", upload.assembly_id))),
     }
 }
@@ -84,7 +95,10 @@ async fn record_arrival(state: &ApiState, upload: &UploadKey, size: u64) -> Resu
         .modify(|status| {
             let mut changed = false;
             for expected in status.expected_uploads.iter_mut() {
-                if expected.upload_id == upload.upload_id && expected.name == upload.name && !expected.received {
+                if expected.upload_id == upload.upload_id
+                    && expected.name == upload.name
+                    && !expected.received
+                {
                     expected.received = true;
                     changed = true;
                 }

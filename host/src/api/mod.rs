@@ -86,12 +86,18 @@ impl From<BackendError> for ApiError {
         match error {
             BackendError::NotFound(what) => ApiError::not_found("NOT_FOUND", format!("{what} not found")),
             BackendError::Rejected(message) => ApiError::bad_request("REJECTED", message),
-            BackendError::Conflict(what) => {
-                ApiError::new(StatusCode::CONFLICT, "CONFLICT", format!("{what} was changed concurrently; try again"))
-            }
+            BackendError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                format!("{what} was changed concurrently; try again"),
+            ),
             BackendError::Io { .. } => {
                 tracing::error!(%error, "backend failure");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BACKEND_UNAVAILABLE", "storage failed; try again later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "BACKEND_UNAVAILABLE",
+                    "storage failed; try again later",
+                )
             }
         }
     }

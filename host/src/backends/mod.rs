@@ -44,7 +44,10 @@ pub enum BackendError {
 
 impl BackendError {
     /// Wraps a store failure with what was being done.
-    pub fn io(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BackendError {
+    pub fn io(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> BackendError {
         BackendError::Io { context: context.into(), source: source.into() }
     }
 }
@@ -171,7 +174,12 @@ pub trait StatusStore: Send + Sync + std::fmt::Debug {
     async fn update(&self, status: &AssemblyStatus, expected_version: u64) -> BackendResult<u64>;
     /// Takes the assembly's lease for `owner` if it is free, expired or already `owner`'s;
     /// `None` when another live holder has it.
-    async fn acquire_lease(&self, assembly_id: &str, owner: &str, ttl: Duration) -> BackendResult<Option<Lease>>;
+    async fn acquire_lease(
+        &self,
+        assembly_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> BackendResult<Option<Lease>>;
     /// Extends a lease `owner` holds; [`BackendError::Conflict`] if it was lost.
     async fn renew_lease(&self, assembly_id: &str, owner: &str, ttl: Duration) -> BackendResult<Lease>;
     /// Gives a lease back so another worker may take the assembly at once.
@@ -215,7 +223,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Up to `max` visible jobs, hidden from other receivers for `visibility`; waits up to
     /// `wait` for one to arrive (long polling). Messages delivered more than the queue's
     /// maximum receive count move to the dead-letter queue instead.
-    async fn receive(&self, max: usize, visibility: Duration, wait: Duration) -> BackendResult<Vec<Delivery>>;
+    async fn receive(&self, max: usize, visibility: Duration, wait: Duration)
+    -> BackendResult<Vec<Delivery>>;
     /// Deletes a delivered job: it is done.
     async fn ack(&self, receipt: &str) -> BackendResult<()>;
     /// Keeps a delivered job hidden for `visibility` from now (a long job still running).

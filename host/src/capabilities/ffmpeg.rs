@@ -36,7 +36,8 @@ impl Host for JobState {
                 scope.report_progress(start + (end - start) * done, None);
             }
         };
-        let outcome = scope.tools.run_ffmpeg(scope.workspace.root(), &checked.args, scope.deadline, on_progress).await;
+        let outcome =
+            scope.tools.run_ffmpeg(scope.workspace.root(), &checked.args, scope.deadline, on_progress).await;
         if let Err(error) = outcome {
             return tool_error(scope, error, &checked.inputs);
         }
@@ -54,7 +55,9 @@ impl Host for JobState {
 
     async fn probe(&mut self, path: String) -> GuestResult<WitMediaMeta> {
         let scope = self.charge()?;
-        if let Err(refusal) = policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step }) {
+        if let Err(refusal) =
+            policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step })
+        {
             return Ok(Err(refusal.into()));
         }
         if let Some(bad) = unusable_input(scope, &path) {
@@ -62,14 +65,18 @@ impl Host for JobState {
         }
         match scope.tools.probe(scope.workspace.root(), &path).await {
             Ok(Some(meta)) => Ok(Ok(WitMediaMeta::from(&meta))),
-            Ok(None) => Ok(Err(GuestError::BadInput(BadInput { input: path, reason: "not a media file".into() }))),
+            Ok(None) => {
+                Ok(Err(GuestError::BadInput(BadInput { input: path, reason: "not a media file".into() })))
+            }
             Err(error) => tool_error(scope, error, &[path]),
         }
     }
 
     async fn probe_json(&mut self, path: String) -> GuestResult<String> {
         let scope = self.charge()?;
-        if let Err(refusal) = policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step }) {
+        if let Err(refusal) =
+            policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step })
+        {
             return Ok(Err(refusal.into()));
         }
         match scope.tools.probe_json(scope.workspace.root(), &path).await {
@@ -102,7 +109,9 @@ fn tool_error<T>(scope: &StepScope, error: ToolError, inputs: &[String]) -> Gues
 
 /// The input a failure is about: the only one, or the one stderr names.
 fn blamed_input(known: &[InputRecord], used: &[String], stderr: &str) -> Option<String> {
-    let name_of = |path: &String| known.iter().find(|i| &i.path == path).map_or_else(|| path.clone(), |i| i.name.clone());
+    let name_of = |path: &String| {
+        known.iter().find(|i| &i.path == path).map_or_else(|| path.clone(), |i| i.name.clone())
+    };
     match used {
         [only] => Some(name_of(only)),
         _ => used.iter().find(|path| stderr.contains(path.as_str())).map(name_of),

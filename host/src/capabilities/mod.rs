@@ -32,7 +32,10 @@ impl From<&MediaMeta> for WitMediaMeta {
 
 impl From<crate::media::policy::Refusal> for GuestError {
     fn from(refusal: crate::media::policy::Refusal) -> Self {
-        GuestError::ArgumentRefused(types::RefusedArgument { argument: refusal.argument, reason: refusal.reason })
+        GuestError::ArgumentRefused(types::RefusedArgument {
+            argument: refusal.argument,
+            reason: refusal.reason,
+        })
     }
 }
 

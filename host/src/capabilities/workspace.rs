@@ -34,10 +34,9 @@ impl Host for JobState {
 
     async fn reserve_output(&mut self, name: String) -> GuestResult<String> {
         let scope = self.charge()?;
-        Ok(scope
-            .workspace
-            .reserve_output(&scope.step, &name)
-            .map_err(|refusal| GuestError::InvalidRequest(format!("output name `{name}`: {}", refusal.reason))))
+        Ok(scope.workspace.reserve_output(&scope.step, &name).map_err(|refusal| {
+            GuestError::InvalidRequest(format!("output name `{name}`: {}", refusal.reason))
+        }))
     }
 
     async fn pending_outputs(&mut self) -> GuestResult<Vec<String>> {
@@ -81,20 +80,32 @@ impl Host for JobState {
 
 /// Checks an `emit` request before touching the file: the path is this step's, not emitted
 /// yet, within the output count, and `original_id` names an upload this step derives from.
-fn check_emit(scope: &StepScope, path: &str, original_id: Option<String>) -> Result<EmittedOutput, GuestError> {
+fn check_emit(
+    scope: &StepScope,
+    path: &str,
+    original_id: Option<String>,
+) -> Result<EmittedOutput, GuestError> {
     let prefix = format!("{}/", Workspace::step_dir(&scope.step));
     let Some(name) = path.strip_prefix(&prefix) else {
-        return Err(GuestError::InvalidRequest(format!("`{path}` is not an output of step `{}`", scope.step)));
+        return Err(GuestError::InvalidRequest(format!(
+            "`{path}` is not an output of step `{}`",
+            scope.step
+        )));
     };
     if scope.emitted.iter().any(|e| e.path == path) {
         return Err(GuestError::InvalidRequest(format!("`{path}` was already emitted")));
     }
     if scope.emitted.len() >= scope.limits.outputs {
-        return Err(GuestError::LimitExceeded(format!("a step may emit at most {} results", scope.limits.outputs)));
+        return Err(GuestError::LimitExceeded(format!(
+            "a step may emit at most {} results",
+            scope.limits.outputs
+        )));
     }
     let original_id = match original_id {
         Some(id) if scope.inputs.iter().any(|i| i.original_id == id) => id,
-        Some(id) => return Err(GuestError::InvalidRequest(format!("`{id}` is not an upload this step uses"))),
+        Some(id) => {
+            return Err(GuestError::InvalidRequest(format!("`{id}` is not an upload this step uses")));
+        }
         None => scope.inputs.first().map(|i| i.original_id.clone()).unwrap_or_default(),
     };
     Ok(EmittedOutput {

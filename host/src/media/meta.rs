@@ -87,7 +87,8 @@ impl MediaMeta {
         let probe: Probe = serde_json::from_str(json).ok()?;
         let stream_of = |kind: &str| {
             probe.streams.iter().find(|s| {
-                s.codec_type.as_deref() == Some(kind) && s.disposition.as_ref().is_none_or(|d| d.attached_pic == 0)
+                s.codec_type.as_deref() == Some(kind)
+                    && s.disposition.as_ref().is_none_or(|d| d.attached_pic == 0)
             })
         };
         let video = stream_of("video");

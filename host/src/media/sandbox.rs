@@ -83,7 +83,9 @@ fn bubblewrap_args(program: &Path, workspace: &Path) -> Vec<String> {
     // Merged-/usr systems link /lib, /lib64 and /bin into /usr; others have real directories.
     for top in ["/lib", "/lib64", "/bin", "/sbin"] {
         match std::fs::read_link(top) {
-            Ok(target) => args.extend(["--symlink".into(), target.to_string_lossy().into_owned(), top.into()]),
+            Ok(target) => {
+                args.extend(["--symlink".into(), target.to_string_lossy().into_owned(), top.into()])
+            }
             Err(_) if Path::new(top).is_dir() => args.extend(["--ro-bind".into(), top.into(), top.into()]),
             Err(_) => {}
         }

@@ -1,8 +1,8 @@
 //! Running ffmpeg and ffprobe: one place that starts tool processes, enforces their wall-clock
 //! deadline and file-size cap, reads progress and keeps the tail of stderr.
 
-use super::sandbox::{Sandbox, find_in_path};
 use super::MediaMeta;
+use super::sandbox::{Sandbox, find_in_path};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -141,7 +141,12 @@ impl MediaTools {
         let mut command = self.command(&self.ffprobe, workspace);
         command
             .args(["-v", "error", "-hide_banner", "-print_format", "json", "-show_format", "-show_streams"])
-            .args(["-protocol_whitelist", "file", "-format_whitelist", &super::policy::ALLOWED_DEMUXERS.join(",")])
+            .args([
+                "-protocol_whitelist",
+                "file",
+                "-format_whitelist",
+                &super::policy::ALLOWED_DEMUXERS.join(","),
+            ])
             .args(["-i", relative]);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|source| ToolError::Spawn { tool: "ffprobe", source })?;
@@ -267,6 +272,9 @@ mod tests {
     #[test]
     fn stderr_tail_hides_workspace_paths() {
         let stderr = "a\n\n/srv/jobs/x/in/u1/clip.mp4: Invalid data found when processing input\n";
-        assert_eq!(stderr_tail(stderr, "/srv/jobs/x"), "a\nin/u1/clip.mp4: Invalid data found when processing input");
+        assert_eq!(
+            stderr_tail(stderr, "/srv/jobs/x"),
+            "a\nin/u1/clip.mp4: Invalid data found when processing input"
+        );
     }
 }

@@ -95,7 +95,9 @@ pub enum EventError {
     #[error("the message is not an S3 event: {0}")]
     NotAnEvent(String),
     /// An object key outside the uploads layout.
-    #[error("object key `{0}` is not an upload (expected uploads/{{branch}}/{{assembly_id}}/{{upload_id}}/{{name}})")]
+    #[error(
+        "object key `{0}` is not an upload (expected uploads/{{branch}}/{{assembly_id}}/{{upload_id}}/{{name}})"
+    )]
     NotAnUpload(String),
 }
 
@@ -141,7 +143,8 @@ pub fn parse_upload_key(key: &str) -> Result<UploadKey, EventError> {
     else {
         return Err(not_upload());
     };
-    let hex_id = |id: &str, len: usize| id.len() == len && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let hex_id =
+        |id: &str, len: usize| id.len() == len && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if check_name("branch", branch).is_err()
         || !hex_id(assembly_id, 64)
         || !hex_id(upload_id, 32)
@@ -150,12 +153,20 @@ pub fn parse_upload_key(key: &str) -> Result<UploadKey, EventError> {
     {
         return Err(not_upload());
     }
-    Ok(UploadKey { branch: branch.into(), assembly_id: assembly_id.into(), upload_id: upload_id.into(), name: name.into() })
+    Ok(UploadKey {
+        branch: branch.into(),
+        assembly_id: assembly_id.into(),
+        upload_id: upload_id.into(),
+        name: name.into(),
+    })
 }
 
 /// S3's key encoding in events: form-URL-encoding, `+` for space.
 fn decode_key(key: &str) -> String {
-    url::form_urlencoded::parse(format!("k={key}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default()
+    url::form_urlencoded::parse(format!("k={key}").as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .next()
+        .unwrap_or_default()
 }
 
 fn encode_key(key: &str) -> String {
@@ -191,9 +202,12 @@ mod tests {
 
     #[test]
     fn test_events_and_other_event_names_announce_nothing() {
-        let test_event = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-01T00:00:00Z","Bucket":"b"}"#;
+        let test_event =
+            r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-01-01T00:00:00Z","Bucket":"b"}"#;
         assert_eq!(parse_event(test_event).unwrap(), Vec::new());
-        let removed = format!(r#"{{"Records":[{{"eventName":"ObjectRemoved:Delete","s3":{{"object":{{"key":"uploads/main/{AID}/{UID}/x"}}}}}}]}}"#);
+        let removed = format!(
+            r#"{{"Records":[{{"eventName":"ObjectRemoved:Delete","s3":{{"object":{{"key":"uploads/main/{AID}/{UID}/x"}}}}}}]}}"#
+        );
         assert_eq!(parse_event(&removed).unwrap(), Vec::new());
     }
 

@@ -17,8 +17,8 @@ use crate::backends::{BackendError, BlobSpec, BlobStore, JobQueue, StatusStore, 
 use crate::engine::{LoadedTemplate, TemplateEngine};
 use crate::media::MediaTools;
 use crate::runner::{AssemblyRequest, Runner, UploadSource};
-pub use notify::Notifier;
 use event::{EventError, UploadKey, parse_event};
+pub use notify::Notifier;
 use status_writer::{StatusWriter, WriteOutcome};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +117,11 @@ pub enum ProcessError {
 impl Worker {
     /// Processes one queue message (an S3-shaped event); `receive_count` is how often the queue
     /// has delivered it, so the last allowed attempt can record its failure in the status.
-    pub async fn process_message(&self, body: &str, receive_count: u32) -> Result<Vec<Processed>, ProcessError> {
+    pub async fn process_message(
+        &self,
+        body: &str,
+        receive_count: u32,
+    ) -> Result<Vec<Processed>, ProcessError> {
         let uploads = parse_event(body)?;
         if uploads.is_empty() {
             return Ok(vec![Processed::Ignored("the event announces no new upload".into())]);
@@ -141,7 +145,11 @@ impl Worker {
         let writer = StatusWriter::new(self.backends.statuses.clone(), assembly_id);
         let result = writer
             .modify(|status| {
-                status.fail(ErrorCode::RetriesExhausted, status.current_step.clone().as_deref(), message.clone());
+                status.fail(
+                    ErrorCode::RetriesExhausted,
+                    status.current_step.clone().as_deref(),
+                    message.clone(),
+                );
             })
             .await;
         if let Err(error) = result {
@@ -152,7 +160,9 @@ impl Worker {
     async fn process_upload(&self, upload: &UploadKey) -> Result<Processed, ProcessError> {
         let assembly_id = upload.assembly_id.clone();
         let Some(record) = self.backends.statuses.get(&assembly_id).await? else {
-            return Ok(Processed::Ignored(format!("no assembly {assembly_id}: the upload was not announced")));
+            return Ok(Processed::Ignored(format!(
+                "no assembly {assembly_id}: the upload was not announced"
+            )));
         };
         if record.value.phase().is_final() {
             return Ok(Processed::AlreadyFinished { assembly_id });
@@ -161,7 +171,8 @@ impl Worker {
             return Ok(Processed::Waiting { assembly_id });
         }
         let statuses = &self.backends.statuses;
-        let Some(_lease) = statuses.acquire_lease(&assembly_id, &self.worker_id, self.settings.lease_ttl).await?
+        let Some(_lease) =
+            statuses.acquire_lease(&assembly_id, &self.worker_id, self.settings.lease_ttl).await?
         else {
             return Ok(Processed::InProgressElsewhere { assembly_id });
         };
@@ -179,7 +190,8 @@ impl Worker {
         let present = self.backends.blobs.list(&prefix).await?;
         let arrived = |expected: &ExpectedUpload| {
             present.iter().any(|blob| {
-                blob.key == format!("{prefix}{}/{}", expected.upload_id, expected.name) && blob.size == expected.size
+                blob.key == format!("{prefix}{}/{}", expected.upload_id, expected.name)
+                    && blob.size == expected.size
             })
         };
         Ok(!status.expected_uploads.is_empty() && status.expected_uploads.iter().all(arrived))
@@ -246,7 +258,8 @@ impl Worker {
             self.backends.blobs.get_to_file(&key, &path).await?;
             uploads.push(UploadSource { name: expected.name.clone(), path });
         }
-        let hashed: Vec<(String, u64)> = status.expected_uploads.iter().map(|e| (e.md5.clone(), e.size)).collect();
+        let hashed: Vec<(String, u64)> =
+            status.expected_uploads.iter().map(|e| (e.md5.clone(), e.size)).collect();
         let request = AssemblyRequest {
             template,
             uploads,
@@ -255,7 +268,8 @@ impl Worker {
             branch: status.branch.clone(),
         };
         let results_dir = job_dir.join("results");
-        let runner = Runner::new(self.engine.clone(), self.tools.clone(), job_dir.join("work"), results_dir.clone());
+        let runner =
+            Runner::new(self.engine.clone(), self.tools.clone(), job_dir.join("work"), results_dir.clone());
         let updates = writer.progress_channel();
         let _lease = LeaseKeeper::start(self, &status.assembly_id);
         let run = runner.run_identified(request, status.clone(), &hashed, |update| {
@@ -276,7 +290,11 @@ impl Worker {
 
     /// Copies each result from the job's results directory to
     /// `outputs/{branch}/{assembly_id}/{step}/{name}` and points its URL there.
-    async fn store_results(&self, status: &mut AssemblyStatus, results_dir: &std::path::Path) -> Result<(), ProcessError> {
+    async fn store_results(
+        &self,
+        status: &mut AssemblyStatus,
+        results_dir: &std::path::Path,
+    ) -> Result<(), ProcessError> {
         let local = results_dir.join(&status.branch).join(&status.assembly_id);
         for (step, records) in status.results.iter_mut() {
             for record in records {
@@ -295,14 +313,20 @@ impl Worker {
         template_id: &str,
     ) -> Result<Result<Arc<LoadedTemplate>, (ErrorCode, String)>, ProcessError> {
         let Some(version) = self.backends.templates.current(template_id).await? else {
-            return Ok(Err((ErrorCode::TemplateNotFound, format!("no template `{template_id}` is published"))));
+            return Ok(Err((
+                ErrorCode::TemplateNotFound,
+                format!("no template `{template_id}` is published"),
+            )));
         };
         if let Some(loaded) = self.engine.loaded(&version.sha256) {
             return Ok(Ok(loaded));
         }
         let bytes = self.backends.templates.fetch(template_id, &version.sha256).await?;
         Ok(self.engine.load(&bytes).await.map(|(loaded, _)| loaded).map_err(|error| {
-            (ErrorCode::TemplateInvalid, format!("template `{template_id}` version {} cannot be used: {error}", version.sha256))
+            (
+                ErrorCode::TemplateInvalid,
+                format!("template `{template_id}` version {} cannot be used: {error}", version.sha256),
+            )
         }))
     }
 }
@@ -313,7 +337,8 @@ struct LeaseKeeper(tokio::task::JoinHandle<()>);
 impl LeaseKeeper {
     fn start(worker: &Worker, assembly_id: &str) -> LeaseKeeper {
         let statuses = worker.backends.statuses.clone();
-        let (assembly_id, owner, ttl) = (assembly_id.to_owned(), worker.worker_id.clone(), worker.settings.lease_ttl);
+        let (assembly_id, owner, ttl) =
+            (assembly_id.to_owned(), worker.worker_id.clone(), worker.settings.lease_ttl);
         LeaseKeeper(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(ttl / 3);
             ticks.tick().await;

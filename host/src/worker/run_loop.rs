@@ -114,7 +114,9 @@ async fn handle_delivery(
         }
         None => {
             for upload in parse_event(&delivery.body).unwrap_or_default() {
-                if let Err(error) = worker.backends.statuses.release_lease(&upload.assembly_id, &worker.worker_id).await {
+                if let Err(error) =
+                    worker.backends.statuses.release_lease(&upload.assembly_id, &worker.worker_id).await
+                {
                     tracing::warn!(%error, assembly_id = %upload.assembly_id, "could not release the lease");
                 }
             }
@@ -128,11 +130,15 @@ async fn handle_delivery(
 fn log_processed(processed: &Processed, message_id: &str) {
     match processed {
         Processed::Ignored(reason) => tracing::info!(message_id, reason, "message ignored"),
-        Processed::Waiting { assembly_id } => tracing::info!(message_id, assembly_id, "waiting for more uploads"),
+        Processed::Waiting { assembly_id } => {
+            tracing::info!(message_id, assembly_id, "waiting for more uploads")
+        }
         Processed::InProgressElsewhere { assembly_id } => {
             tracing::info!(message_id, assembly_id, "another worker is running the assembly")
         }
-        Processed::AlreadyFinished { assembly_id } => tracing::info!(message_id, assembly_id, "already finished"),
+        Processed::AlreadyFinished { assembly_id } => {
+            tracing::info!(message_id, assembly_id, "already finished")
+        }
         Processed::Ran(status) => tracing::info!(
             message_id,
             assembly_id = %status.assembly_id,

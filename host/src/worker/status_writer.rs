@@ -179,7 +179,10 @@ async fn write_checked(
     for _ in 0..MAX_CONFLICTS {
         let current = match known.take() {
             Some(current) => current,
-            None => statuses.get(assembly_id).await?.ok_or_else(|| BackendError::NotFound(format!("assembly {assembly_id}")))?,
+            None => statuses
+                .get(assembly_id)
+                .await?
+                .ok_or_else(|| BackendError::NotFound(format!("assembly {assembly_id}")))?,
         };
         let mut next = next_from(&current.value);
         let allowed = match rule {

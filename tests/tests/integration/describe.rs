@@ -7,24 +7,50 @@ use transflow_tests::Harness;
 async fn built_in_templates_describe_their_steps_and_fields() {
     let harness = Harness::new().await;
     let expected: &[(&str, &str, &[(&str, &[&str])], &[&str])] = &[
-        (components::VIDEO_THUMBNAILS, "video-thumbnails", &[("thumbnails", &[":original"])], &["count", "width"]),
-        (components::VIDEO_ENCODE, "video-encode", &[("encode", &[":original"]), ("webm", &[":original"])], &["height", "webm"]),
+        (
+            components::VIDEO_THUMBNAILS,
+            "video-thumbnails",
+            &[("thumbnails", &[":original"])],
+            &["count", "width"],
+        ),
+        (
+            components::VIDEO_ENCODE,
+            "video-encode",
+            &[("encode", &[":original"]), ("webm", &[":original"])],
+            &["height", "webm"],
+        ),
         (components::HLS, "hls", &[("hls", &[":original"])], &["renditions"]),
-        (components::AUDIO_ENCODE, "audio-encode", &[("encode", &[":original"]), ("waveform", &[":original"])], &["format", "bitrate"]),
-        (components::IMAGE_RESIZE, "image-resize", &[("resize", &[":original"])], &["width", "height", "format"]),
+        (
+            components::AUDIO_ENCODE,
+            "audio-encode",
+            &[("encode", &[":original"]), ("waveform", &[":original"])],
+            &["format", "bitrate"],
+        ),
+        (
+            components::IMAGE_RESIZE,
+            "image-resize",
+            &[("resize", &[":original"])],
+            &["width", "height", "format"],
+        ),
     ];
     for (component, id, steps, fields) in expected {
         let (template, _) = harness.engine.load(&std::fs::read(component).unwrap()).await.unwrap();
         let description = &template.description;
         assert_eq!(description.id, *id);
         assert!(!description.description.is_empty());
-        let actual: Vec<(&str, Vec<&str>)> =
-            description.steps.iter().map(|s| (s.name.as_str(), s.uses.iter().map(String::as_str).collect())).collect();
+        let actual: Vec<(&str, Vec<&str>)> = description
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.uses.iter().map(String::as_str).collect()))
+            .collect();
         let wanted: Vec<(&str, Vec<&str>)> = steps.iter().map(|(n, u)| (*n, u.to_vec())).collect();
         assert_eq!(actual, wanted, "{id}");
         for field in *fields {
             let documented = description.fields.iter().find(|f| f.name == *field);
-            assert!(documented.is_some_and(|f| !f.description.is_empty() && f.default_value.is_some()), "{id}: {field}");
+            assert!(
+                documented.is_some_and(|f| !f.description.is_empty() && f.default_value.is_some()),
+                "{id}: {field}"
+            );
         }
         assert_eq!(template.version.len(), 64);
     }

@@ -27,7 +27,8 @@ fn tagged_clip(dir: &Path, tag: &str) -> PathBuf {
 async fn an_upload_is_processed_and_its_results_are_served() {
     let stack = TestStack::start(|_| {}).await;
     let clip = media().clip.as_path();
-    let created = stack.create_upload("video-thumbnails", &[clip], json!({ "count": "3", "width": "160" })).await;
+    let created =
+        stack.create_upload("video-thumbnails", &[clip], json!({ "count": "3", "width": "160" })).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let plan = json_of(created).await;
     let id = plan["assembly_id"].as_str().unwrap().to_owned();
@@ -64,7 +65,8 @@ async fn an_upload_is_processed_and_its_results_are_served() {
 async fn the_same_file_twice_finds_the_finished_assembly() {
     let stack = TestStack::start(|_| {}).await;
     let clip = media().clip.as_path();
-    let first = json_of(stack.create_upload("video-thumbnails", &[clip], json!({ "count": "1" })).await).await;
+    let first =
+        json_of(stack.create_upload("video-thumbnails", &[clip], json!({ "count": "1" })).await).await;
     stack.upload_all(&first, &[clip]).await;
     let id = first["assembly_id"].as_str().unwrap();
     let done = stack.wait_finished(id, LIMIT).await;
@@ -99,32 +101,42 @@ async fn bad_uploads_get_clear_errors_and_store_nothing() {
     let response = post(json!({ "template_id": "video-thumbnails", "files": [text] })).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let response = post(json!({ "template_id": "nope", "files": [announce(clip, "video/mp4")] })).await.unwrap();
+    let response =
+        post(json!({ "template_id": "nope", "files": [announce(clip, "video/mp4")] })).await.unwrap();
     assert_eq!(json_of(response).await["error"], "TEMPLATE_NOT_FOUND");
 
-    let unauthenticated = stack.client.post(format!("{}/api/create-upload", stack.base)).json(&json!({})).send();
+    let unauthenticated =
+        stack.client.post(format!("{}/api/create-upload", stack.base)).json(&json!({})).send();
     assert_eq!(unauthenticated.await.unwrap().status(), StatusCode::UNAUTHORIZED);
 
     // Declared md5 differs from the content: the PUT is refused and nothing is kept.
     let mut wrong_md5 = announce(clip, "video/mp4");
     wrong_md5["md5"] = json!("0123456789abcdef0123456789abcdef");
-    let plan = json_of(post(json!({ "template_id": "video-thumbnails", "files": [wrong_md5] })).await.unwrap()).await;
+    let plan =
+        json_of(post(json!({ "template_id": "video-thumbnails", "files": [wrong_md5] })).await.unwrap())
+            .await;
     let responses = stack.upload_all(&plan, &[clip]).await;
     assert_eq!(responses[0].status(), StatusCode::BAD_REQUEST);
 
     // Declared size differs: refused.
     let mut wrong_size = announce(clip, "video/mp4");
     wrong_size["size"] = json!(wrong_size["size"].as_u64().unwrap() - 1);
-    let plan = json_of(post(json!({ "template_id": "video-thumbnails", "files": [wrong_size] })).await.unwrap()).await;
+    let plan =
+        json_of(post(json!({ "template_id": "video-thumbnails", "files": [wrong_size] })).await.unwrap())
+            .await;
     let target = &plan["uploads"][0];
     let put = stack.client.put(target["url"].as_str().unwrap()).header("content-type", "video/mp4");
-    assert_eq!(put.body(std::fs::read(clip).unwrap()).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put.body(std::fs::read(clip).unwrap()).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
 
     // Tampered and expired URLs: 403.
     let plan = json_of(stack.create_upload("video-thumbnails", &[clip], json!({})).await).await;
     let url = plan["uploads"][0]["url"].as_str().unwrap();
     let tampered = url.replace("/clip.mp4?", "/other.mp4?");
-    let put = stack.client.put(tampered).header("content-type", "video/mp4").body(std::fs::read(clip).unwrap());
+    let put =
+        stack.client.put(tampered).header("content-type", "video/mp4").body(std::fs::read(clip).unwrap());
     assert_eq!(put.send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let expired = {
         let (head, query) = url.split_once('?').unwrap();
@@ -134,7 +146,8 @@ async fn bad_uploads_get_clear_errors_and_store_nothing() {
             .collect();
         format!("{head}?{}", params.join("&"))
     };
-    let put = stack.client.put(expired).header("content-type", "video/mp4").body(std::fs::read(clip).unwrap());
+    let put =
+        stack.client.put(expired).header("content-type", "video/mp4").body(std::fs::read(clip).unwrap());
     assert_eq!(put.send().await.unwrap().status(), StatusCode::FORBIDDEN);
 
     assert!(stack.worker.backends.blobs.list("").await.unwrap().is_empty(), "nothing was stored");
@@ -144,7 +157,8 @@ async fn bad_uploads_get_clear_errors_and_store_nothing() {
 #[tokio::test]
 async fn another_users_assembly_is_not_found() {
     let stack = TestStack::start(|_| {}).await;
-    let plan = json_of(stack.create_upload("video-thumbnails", &[media().clip.as_path()], json!({})).await).await;
+    let plan =
+        json_of(stack.create_upload("video-thumbnails", &[media().clip.as_path()], json!({})).await).await;
     let id = plan["assembly_id"].as_str().unwrap();
     let auth = transflow_host::api::Auth::Jwt {
         secret: b"integration-test-secret-0123456789".to_vec(),
@@ -154,9 +168,13 @@ async fn another_users_assembly_is_not_found() {
     let url = format!("{}/api/status/{id}", stack.base);
     let response = stack.client.get(&url).bearer_auth(&mallory).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let cancel = stack.client.delete(format!("{}/api/assemblies/{id}", stack.base)).bearer_auth(&mallory).send();
+    let cancel =
+        stack.client.delete(format!("{}/api/assemblies/{id}", stack.base)).bearer_auth(&mallory).send();
     assert_eq!(cancel.await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(stack.request(Method::GET, &format!("/api/status/{id}")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        stack.request(Method::GET, &format!("/api/status/{id}")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     stack.stop().await;
 }
 
@@ -167,7 +185,12 @@ async fn fifty_assemblies_at_once_all_complete() {
     let clips: Vec<PathBuf> = (0..50).map(|i| tagged_clip(dir.path(), &i.to_string())).collect();
     let mut ids = Vec::new();
     let uploads = clips.iter().map(|clip| async {
-        let plan = json_of(stack.create_upload("video-thumbnails", &[clip.as_path()], json!({ "count": "1", "width": "64" })).await).await;
+        let plan = json_of(
+            stack
+                .create_upload("video-thumbnails", &[clip.as_path()], json!({ "count": "1", "width": "64" }))
+                .await,
+        )
+        .await;
         for response in stack.upload_all(&plan, &[clip.as_path()]).await {
             assert_eq!(response.status(), StatusCode::OK);
         }
@@ -203,7 +226,8 @@ async fn a_job_that_keeps_failing_is_dead_lettered_with_its_error_in_status() {
     })
     .unwrap();
     let registry = transflow_host::backends::local::DirTemplateRegistry::new(&registry_dir);
-    transflow_tests::stack::publish_templates(&other_engine, &registry, &[test_components::AUDIO_ENCODE]).await;
+    transflow_tests::stack::publish_templates(&other_engine, &registry, &[test_components::AUDIO_ENCODE])
+        .await;
     for entry in std::fs::read_dir(registry_dir.join("audio-encode")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "wasm") {
@@ -271,7 +295,8 @@ impl Receiver {
                         map.insert(name, value.trim().parse().unwrap());
                     }
                 }
-                let length: usize = map.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+                let length: usize =
+                    map.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
                 while data.len() < body_start + length {
                     let n = socket.read(&mut buffer).await.unwrap_or(0);
                     if n == 0 {
@@ -304,7 +329,8 @@ async fn run_with_webhook(stack: &TestStack, receiver: &Receiver, tag: &str) -> 
     assert_eq!(stack.wait_finished(&id, LIMIT).await["ok"], "ASSEMBLY_COMPLETED");
     // The delivery runs after the end; wait for its record.
     for _ in 0..300 {
-        let status = json_of(stack.request(Method::GET, &format!("/api/status/{id}")).send().await.unwrap()).await;
+        let status =
+            json_of(stack.request(Method::GET, &format!("/api/status/{id}")).send().await.unwrap()).await;
         if status["notify_status"].is_string() {
             return status;
         }
@@ -316,7 +342,8 @@ async fn run_with_webhook(stack: &TestStack, receiver: &Receiver, tag: &str) -> 
 #[tokio::test]
 async fn webhooks_are_signed_and_retried_after_server_errors_only() {
     let stack = TestStack::start(|_| {}).await;
-    let secret: transflow_host::webhook::WebhookSecret = transflow_tests::stack::WEBHOOK_SECRET.parse().unwrap();
+    let secret: transflow_host::webhook::WebhookSecret =
+        transflow_tests::stack::WEBHOOK_SECRET.parse().unwrap();
 
     let flaky = Receiver::start(&[500, 500, 200]).await;
     let status = run_with_webhook(&stack, &flaky, "flaky").await;

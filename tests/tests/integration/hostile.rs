@@ -19,7 +19,9 @@ async fn fails_then_host_still_works(limits: JobLimits, component: &str, code: &
 
 #[tokio::test]
 async fn a_panicking_template_traps_with_its_message() {
-    let message = fails_then_host_still_works(JobLimits::default(), components::TRAP_STEP, "TEMPLATE_TRAPPED", "boom").await;
+    let message =
+        fails_then_host_still_works(JobLimits::default(), components::TRAP_STEP, "TEMPLATE_TRAPPED", "boom")
+            .await;
     assert!(message.contains("this template always panics"), "{message}");
 }
 
@@ -33,7 +35,8 @@ async fn an_endless_loop_is_stopped_at_the_step_deadline() {
 #[tokio::test]
 async fn unbounded_allocation_hits_the_memory_limit() {
     let limits = JobLimits { memory_bytes: 64 << 20, ..JobLimits::default() };
-    let message = fails_then_host_still_works(limits, components::EXHAUST_MEMORY, "MEMORY_LIMIT", "hog").await;
+    let message =
+        fails_then_host_still_works(limits, components::EXHAUST_MEMORY, "MEMORY_LIMIT", "hog").await;
     assert!(message.contains("67108864"), "{message}");
 }
 
@@ -42,6 +45,7 @@ async fn a_host_call_flood_exhausts_the_budget() {
     // The memory hog reports progress on every allocation: with a tiny budget the budget runs
     // out long before memory does.
     let limits = JobLimits { hostcalls: 20, memory_bytes: 1 << 30, ..JobLimits::default() };
-    let message = fails_then_host_still_works(limits, components::EXHAUST_MEMORY, "RESOURCE_LIMIT", "hog").await;
+    let message =
+        fails_then_host_still_works(limits, components::EXHAUST_MEMORY, "RESOURCE_LIMIT", "hog").await;
     assert!(message.contains("more than 20 host calls"), "{message}");
 }

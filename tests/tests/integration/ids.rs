@@ -12,8 +12,12 @@ async fn the_same_inputs_give_the_same_id_in_any_order() {
     let a = harness.run(thumbs, &[&media().clip, &media().image], &fields).await.status;
     let b = harness.run(thumbs, &[&media().image, &media().clip], &fields).await.status;
     assert_eq!(a.assembly_id, b.assembly_id);
-    let other_user = harness.run_as("someone-else", thumbs, &[&media().clip, &media().image], &fields).await.status;
+    let other_user =
+        harness.run_as("someone-else", thumbs, &[&media().clip, &media().image], &fields).await.status;
     assert_ne!(a.assembly_id, other_user.assembly_id);
     let md5s: Vec<String> = a.uploads.iter().map(|u| u.md5hash.clone()).collect();
-    assert_eq!(a.assembly_id, transflow_host::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test"));
+    assert_eq!(
+        a.assembly_id,
+        transflow_host::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test")
+    );
 }

@@ -3,13 +3,23 @@
 use test_components as components;
 use transflow_tests::{Harness, assert_completed, duration, ffprobe, media, result_path, stream};
 
-fn results<'a>(status: &'a transflow_host::assembly::AssemblyStatus, step: &str) -> &'a [transflow_host::assembly::FileRecord] {
-    status.results.get(step).map(Vec::as_slice).unwrap_or_else(|| panic!("no results for step {step}: {status:?}"))
+fn results<'a>(
+    status: &'a transflow_host::assembly::AssemblyStatus,
+    step: &str,
+) -> &'a [transflow_host::assembly::FileRecord] {
+    status
+        .results
+        .get(step)
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("no results for step {step}: {status:?}"))
 }
 
 #[tokio::test]
 async fn video_thumbnails_makes_count_jpegs_at_width() {
-    let run = Harness::new().await.run(components::VIDEO_THUMBNAILS, &[&media().clip], &[("count", "5"), ("width", "160")]).await;
+    let run = Harness::new()
+        .await
+        .run(components::VIDEO_THUMBNAILS, &[&media().clip], &[("count", "5"), ("width", "160")])
+        .await;
     assert_completed(&run.status);
     let thumbs = results(&run.status, "thumbnails");
     assert_eq!(thumbs.len(), 5);
@@ -25,7 +35,8 @@ async fn video_thumbnails_makes_count_jpegs_at_width() {
 
 #[tokio::test]
 async fn video_encode_makes_h264_aac_at_target_height() {
-    let run = Harness::new().await.run(components::VIDEO_ENCODE, &[&media().clip], &[("height", "240")]).await;
+    let run =
+        Harness::new().await.run(components::VIDEO_ENCODE, &[&media().clip], &[("height", "240")]).await;
     assert_completed(&run.status);
     let [mp4] = results(&run.status, "encode") else { panic!("one mp4 expected") };
     let probe = ffprobe(&result_path(mp4.url.as_deref().unwrap()));
@@ -43,11 +54,16 @@ async fn video_encode_makes_h264_aac_at_target_height() {
 
 #[tokio::test]
 async fn video_encode_never_upscales_and_writes_webm_on_request() {
-    let run =
-        Harness::new().await.run(components::VIDEO_ENCODE, &[&media().clip], &[("height", "1080"), ("webm", "true")]).await;
+    let run = Harness::new()
+        .await
+        .run(components::VIDEO_ENCODE, &[&media().clip], &[("height", "1080"), ("webm", "true")])
+        .await;
     assert_completed(&run.status);
     let [mp4] = results(&run.status, "encode") else { panic!("one mp4 expected") };
-    assert_eq!(stream(&ffprobe(&result_path(mp4.url.as_deref().unwrap())), "video")["height"].as_u64(), Some(360));
+    assert_eq!(
+        stream(&ffprobe(&result_path(mp4.url.as_deref().unwrap())), "video")["height"].as_u64(),
+        Some(360)
+    );
     let [webm] = results(&run.status, "webm") else { panic!("one webm expected") };
     let probe = ffprobe(&result_path(webm.url.as_deref().unwrap()));
     assert_eq!(stream(&probe, "video")["codec_name"], "vp9");
@@ -100,7 +116,8 @@ async fn audio_encode_makes_mp3_and_a_waveform_png() {
 
 #[tokio::test]
 async fn audio_encode_makes_aac_from_a_video_soundtrack() {
-    let run = Harness::new().await.run(components::AUDIO_ENCODE, &[&media().clip], &[("format", "aac")]).await;
+    let run =
+        Harness::new().await.run(components::AUDIO_ENCODE, &[&media().clip], &[("format", "aac")]).await;
     assert_completed(&run.status);
     let [m4a] = results(&run.status, "encode") else { panic!("one m4a expected") };
     let probe = ffprobe(&result_path(m4a.url.as_deref().unwrap()));
@@ -113,7 +130,11 @@ async fn image_resize_fits_the_box_in_each_format() {
     let harness = Harness::new().await;
     for (format, codec) in [("jpeg", "mjpeg"), ("png", "png"), ("webp", "webp")] {
         let run = harness
-            .run(components::IMAGE_RESIZE, &[&media().image], &[("width", "400"), ("height", "400"), ("format", format)])
+            .run(
+                components::IMAGE_RESIZE,
+                &[&media().image],
+                &[("width", "400"), ("height", "400"), ("format", format)],
+            )
             .await;
         assert_completed(&run.status);
         let [image] = results(&run.status, "resize") else { panic!("one image expected") };
@@ -122,7 +143,9 @@ async fn image_resize_fits_the_box_in_each_format() {
         assert_eq!(video["codec_name"], codec);
         assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(400), Some(225)), "{format}");
     }
-    let run = harness.run(components::IMAGE_RESIZE, &[&media().image], &[("width", "4000"), ("height", "4000")]).await;
+    let run = harness
+        .run(components::IMAGE_RESIZE, &[&media().image], &[("width", "4000"), ("height", "4000")])
+        .await;
     assert_completed(&run.status);
     let image = &results(&run.status, "resize")[0];
     assert_eq!(image.meta.as_ref().unwrap().width, Some(1600), "never upscales");
@@ -130,8 +153,13 @@ async fn image_resize_fits_the_box_in_each_format() {
 
 #[tokio::test]
 async fn an_invalid_field_fails_naming_step_and_field() {
-    let run = Harness::new().await.run(components::VIDEO_THUMBNAILS, &[&media().clip], &[("count", "lots")]).await;
+    let run =
+        Harness::new().await.run(components::VIDEO_THUMBNAILS, &[&media().clip], &[("count", "lots")]).await;
     assert_eq!(run.status.error.map(|c| c.as_str()), Some("INVALID_FIELD"));
     assert_eq!(run.status.failed_step.as_deref(), Some("thumbnails"));
-    assert!(run.status.message.contains("`count`") && run.status.message.contains("lots"), "{}", run.status.message);
+    assert!(
+        run.status.message.contains("`count`") && run.status.message.contains("lots"),
+        "{}",
+        run.status.message
+    );
 }

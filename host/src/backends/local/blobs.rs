@@ -10,7 +10,9 @@
 //! MD5 match what was declared is it renamed over the key, so a failed or lying upload never
 //! replaces anything. Keys are `/`-separated like S3 keys and checked so none can leave `root`.
 
-use crate::backends::{BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, StoredBlob, UploadTarget};
+use crate::backends::{
+    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, StoredBlob, UploadTarget,
+};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -87,10 +89,15 @@ struct StoredMeta {
 
 impl LocalBlobStore {
     /// A store under `root` whose URLs start with `base_url` and are signed with `signing_key`.
-    pub fn new(root: impl Into<PathBuf>, base_url: impl Into<String>, signing_key: &[u8]) -> BackendResult<Self> {
+    pub fn new(
+        root: impl Into<PathBuf>,
+        base_url: impl Into<String>,
+        signing_key: &[u8],
+    ) -> BackendResult<Self> {
         let root = root.into();
         for dir in ["objects", "meta", "tmp"] {
-            fs_err::create_dir_all(root.join(dir)).map_err(|e| BackendError::io("cannot create the blob store", e))?;
+            fs_err::create_dir_all(root.join(dir))
+                .map_err(|e| BackendError::io("cannot create the blob store", e))?;
         }
         let base_url = base_url.into().trim_end_matches('/').to_owned();
         Ok(LocalBlobStore { root, base_url, signing_key: signing_key.to_vec() })
@@ -102,12 +109,18 @@ impl LocalBlobStore {
     }
 
     /// Checks an upload URL's query string for `key` and returns what the body must be.
-    pub fn verify_upload(&self, key: &str, query: &str, now: SystemTime) -> Result<SignedUpload, UploadUrlError> {
+    pub fn verify_upload(
+        &self,
+        key: &str,
+        query: &str,
+        now: SystemTime,
+    ) -> Result<SignedUpload, UploadUrlError> {
         let params = parse_query(query);
         let spec_text = params.get(SPEC).ok_or_else(|| UploadUrlError::Malformed(format!("no `{SPEC}`")))?;
         self.verify("PUT", key, &params, spec_text, now)?;
         let json = URL_SAFE_NO_PAD.decode(spec_text).map_err(|e| UploadUrlError::Malformed(e.to_string()))?;
-        let signed: SignedSpec = serde_json::from_slice(&json).map_err(|e| UploadUrlError::Malformed(e.to_string()))?;
+        let signed: SignedSpec =
+            serde_json::from_slice(&json).map_err(|e| UploadUrlError::Malformed(e.to_string()))?;
         Ok(SignedUpload {
             spec: BlobSpec {
                 size: signed.size,
@@ -131,12 +144,17 @@ impl LocalBlobStore {
         spec: &str,
         now: SystemTime,
     ) -> Result<(), UploadUrlError> {
-        let expires = params.get(EXPIRES).ok_or_else(|| UploadUrlError::Malformed(format!("no `{EXPIRES}`")))?;
-        let signature = params.get(SIGNATURE).ok_or_else(|| UploadUrlError::Malformed(format!("no `{SIGNATURE}`")))?;
+        let expires =
+            params.get(EXPIRES).ok_or_else(|| UploadUrlError::Malformed(format!("no `{EXPIRES}`")))?;
+        let signature =
+            params.get(SIGNATURE).ok_or_else(|| UploadUrlError::Malformed(format!("no `{SIGNATURE}`")))?;
         let signature = hex::decode(signature).map_err(|_| UploadUrlError::BadSignature)?;
         // The signature is checked before the expiry so a forged URL never learns anything.
-        self.mac(method, key, expires, spec).verify_slice(&signature).map_err(|_| UploadUrlError::BadSignature)?;
-        let expires: u64 = expires.parse().map_err(|_| UploadUrlError::Malformed(format!("bad `{EXPIRES}`")))?;
+        self.mac(method, key, expires, spec)
+            .verify_slice(&signature)
+            .map_err(|_| UploadUrlError::BadSignature)?;
+        let expires: u64 =
+            expires.parse().map_err(|_| UploadUrlError::Malformed(format!("bad `{EXPIRES}`")))?;
         if unix_seconds(now) > expires {
             return Err(UploadUrlError::Expired);
         }
@@ -144,7 +162,8 @@ impl LocalBlobStore {
     }
 
     fn mac(&self, method: &str, key: &str, expires: &str, spec: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes keys of any length");
         mac.update(format!("{method}\n{key}\n{expires}\n{spec}").as_bytes());
         mac
     }
@@ -152,13 +171,23 @@ impl LocalBlobStore {
     fn signed_url(&self, method: &str, key: &str, expires_in: Duration, spec: Option<&str>) -> (String, u64) {
         let expires = unix_seconds(SystemTime::now()) + expires_in.as_secs().max(1);
         let expires_text = expires.to_string();
-        let signature = hex::encode(self.mac(method, key, &expires_text, spec.unwrap_or("")).finalize().into_bytes());
+        let signature =
+            hex::encode(self.mac(method, key, &expires_text, spec.unwrap_or("")).finalize().into_bytes());
         let spec_param = spec.map_or(String::new(), |s| format!("&{SPEC}={s}"));
-        let url = format!("{}/{}?{EXPIRES}={expires_text}{spec_param}&{SIGNATURE}={signature}", self.base_url, encode_key(key));
+        let url = format!(
+            "{}/{}?{EXPIRES}={expires_text}{spec_param}&{SIGNATURE}={signature}",
+            self.base_url,
+            encode_key(key)
+        );
         (url, expires)
     }
 
-    async fn write_checked(&self, key: &str, mut body: ByteStream, spec: &BlobSpec) -> BackendResult<StoredBlob> {
+    async fn write_checked(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        spec: &BlobSpec,
+    ) -> BackendResult<StoredBlob> {
         let relative = checked_key(key)?;
         let temporary = self.root.join("tmp").join(format!("{:032x}", rand::random::<u128>()));
         let result = async {
@@ -184,7 +213,8 @@ impl LocalBlobStore {
                 file.write_all(&buffer[..n]).await.map_err(|e| io_error(key, e))?;
             }
             file.sync_all().await.map_err(|e| io_error(key, e))?;
-            let stored = StoredBlob { size, md5: hex::encode(md5.finalize()), sha256: hex::encode(sha256.finalize()) };
+            let stored =
+                StoredBlob { size, md5: hex::encode(md5.finalize()), sha256: hex::encode(sha256.finalize()) };
             check_against(key, &stored, spec)?;
             self.commit(&relative, &temporary, spec).await?;
             Ok(stored)
@@ -229,7 +259,12 @@ impl LocalBlobStore {
             }
             Err(e) => return Err(io_error(key, e)),
         };
-        Ok(Some(BlobInfo { key: key.to_owned(), size, content_type: meta.content_type, metadata: meta.metadata }))
+        Ok(Some(BlobInfo {
+            key: key.to_owned(),
+            size,
+            content_type: meta.content_type,
+            metadata: meta.metadata,
+        }))
     }
 }
 
@@ -248,14 +283,17 @@ impl BlobStore for LocalBlobStore {
         let source = self.path_of(key)?;
         match tokio::fs::copy(&source, path).await {
             Ok(size) => Ok(size),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BackendError::NotFound(format!("blob `{key}`"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(BackendError::NotFound(format!("blob `{key}`")))
+            }
             Err(e) => Err(io_error(key, e)),
         }
     }
 
     async fn open(&self, key: &str) -> BackendResult<(BlobInfo, ByteStream)> {
         let object = self.path_of(key)?;
-        let info = self.info(key, &object).await?.ok_or_else(|| BackendError::NotFound(format!("blob `{key}`")))?;
+        let info =
+            self.info(key, &object).await?.ok_or_else(|| BackendError::NotFound(format!("blob `{key}`")))?;
         let file = tokio::fs::File::open(&object).await.map_err(|e| io_error(key, e))?;
         Ok((info, Box::pin(file)))
     }
@@ -275,7 +313,14 @@ impl BlobStore for LocalBlobStore {
         while let Some(dir) = pending.pop() {
             let mut entries = match tokio::fs::read_dir(&dir).await {
                 Ok(entries) => entries,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(io_error(prefix, e)),
             };
             while let Some(entry) = entries.next_entry().await.map_err(|e| io_error(prefix, e))? {
@@ -350,7 +395,10 @@ fn check_against(key: &str, stored: &StoredBlob, spec: &BlobSpec) -> BackendResu
         )));
     }
     if let Some(md5) = spec.md5.as_deref().filter(|md5| !md5.eq_ignore_ascii_case(&stored.md5)) {
-        return Err(BackendError::Rejected(format!("the body of `{key}` has MD5 {}; {md5} was declared", stored.md5)));
+        return Err(BackendError::Rejected(format!(
+            "the body of `{key}` has MD5 {}; {md5} was declared",
+            stored.md5
+        )));
     }
     Ok(())
 }
@@ -377,7 +425,12 @@ fn checked_key(key: &str) -> BackendResult<PathBuf> {
 
 /// Percent-encodes each segment of a key for a URL path.
 fn encode_key(key: &str) -> String {
-    key.split('/').map(|segment| url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")).collect::<Vec<_>>().join("/")
+    key.split('/')
+        .map(|segment| {
+            url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn parse_query(query: &str) -> BTreeMap<String, String> {
@@ -442,7 +495,8 @@ mod tests {
     #[tokio::test]
     async fn a_checked_body_is_stored_with_digests_and_metadata() {
         let (_dir, store) = store();
-        let stored = store.put("uploads/main/a b/clip.mp4", body(b"hello"), &spec_for(b"hello")).await.unwrap();
+        let stored =
+            store.put("uploads/main/a b/clip.mp4", body(b"hello"), &spec_for(b"hello")).await.unwrap();
         assert_eq!(stored.size, 5);
         assert_eq!(stored.md5, "5d41402abc4b2a76b9719d911017c592");
         assert_eq!(stored.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
@@ -463,12 +517,23 @@ mod tests {
         let error = store.put("k/too-long", body(b"hello"), &spec).await.unwrap_err();
         assert!(error.to_string().contains("larger than the declared 4 bytes"), "{error}");
         spec.size = Some(6);
-        assert!(store.put("k/too-short", body(b"hello"), &spec).await.unwrap_err().to_string().contains("5 bytes; 6"));
+        assert!(
+            store
+                .put("k/too-short", body(b"hello"), &spec)
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("5 bytes; 6")
+        );
         let mut spec = spec_for(b"hello");
         spec.md5 = Some("0".repeat(32));
         assert!(store.put("k/bad-md5", body(b"hello"), &spec).await.unwrap_err().to_string().contains("MD5"));
         assert!(store.list("").await.unwrap().is_empty());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "temporary files are removed");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0,
+            "temporary files are removed"
+        );
     }
 
     #[tokio::test]
@@ -486,7 +551,10 @@ mod tests {
         let (_dir, store) = store();
         for key in ["../x", "a/../../x", "/etc/passwd", "a//b", "", "a\\b", "a/./b"] {
             assert!(
-                matches!(store.put(key, body(b"x"), &BlobSpec::default()).await, Err(BackendError::Rejected(_))),
+                matches!(
+                    store.put(key, body(b"x"), &BlobSpec::default()).await,
+                    Err(BackendError::Rejected(_))
+                ),
                 "{key}"
             );
         }
@@ -511,7 +579,8 @@ mod tests {
         let source = dir.path().join("source.bin");
         let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&source, &bytes).unwrap();
-        let stored = store.put_file("outputs/main/a/step/out.bin", &source, &BlobSpec::default()).await.unwrap();
+        let stored =
+            store.put_file("outputs/main/a/step/out.bin", &source, &BlobSpec::default()).await.unwrap();
         assert_eq!(stored.md5, hex::encode(Md5::digest(&bytes)));
         let copy = dir.path().join("copy.bin");
         assert_eq!(store.get_to_file("outputs/main/a/step/out.bin", &copy).await.unwrap(), 3_000_000);
@@ -524,20 +593,36 @@ mod tests {
         let (_dir, store) = store();
         let spec = spec_for(b"hello");
         let target = store.presign_put("uploads/main/a b/clip.mp4", &spec, Duration::from_secs(60)).unwrap();
-        assert!(target.url.starts_with("http://127.0.0.1:9/blobs/uploads/main/a%20b/clip.mp4?"), "{}", target.url);
+        assert!(
+            target.url.starts_with("http://127.0.0.1:9/blobs/uploads/main/a%20b/clip.mp4?"),
+            "{}",
+            target.url
+        );
         assert_eq!(target.headers["content-type"], "video/mp4");
         let query = query_of(&target.url);
         let now = SystemTime::now();
         let signed = store.verify_upload("uploads/main/a b/clip.mp4", query, now).unwrap();
         assert_eq!(signed.spec, spec);
 
-        assert_eq!(store.verify_upload("uploads/main/a b/other.mp4", query, now), Err(UploadUrlError::BadSignature));
+        assert_eq!(
+            store.verify_upload("uploads/main/a b/other.mp4", query, now),
+            Err(UploadUrlError::BadSignature)
+        );
         let later = now + Duration::from_secs(120);
-        assert_eq!(store.verify_upload("uploads/main/a b/clip.mp4", query, later), Err(UploadUrlError::Expired));
+        assert_eq!(
+            store.verify_upload("uploads/main/a b/clip.mp4", query, later),
+            Err(UploadUrlError::Expired)
+        );
         let stretched = query.replacen("expires=", "expires=9", 1);
-        assert_eq!(store.verify_upload("uploads/main/a b/clip.mp4", &stretched, now), Err(UploadUrlError::BadSignature));
+        assert_eq!(
+            store.verify_upload("uploads/main/a b/clip.mp4", &stretched, now),
+            Err(UploadUrlError::BadSignature)
+        );
         let other_key = LocalBlobStore::new(_dir.path(), "http://127.0.0.1:9/blobs", b"another key").unwrap();
-        assert_eq!(other_key.verify_upload("uploads/main/a b/clip.mp4", query, now), Err(UploadUrlError::BadSignature));
+        assert_eq!(
+            other_key.verify_upload("uploads/main/a b/clip.mp4", query, now),
+            Err(UploadUrlError::BadSignature)
+        );
         assert!(matches!(store.verify_upload("k", "expires=1", now), Err(UploadUrlError::Malformed(_))));
     }
 
@@ -547,9 +632,15 @@ mod tests {
         let url = store.download_url("outputs/main/a/thumbs/1.jpg", Duration::from_secs(60)).unwrap();
         let now = SystemTime::now();
         store.verify_download("outputs/main/a/thumbs/1.jpg", query_of(&url), now).unwrap();
-        assert_eq!(store.verify_download("outputs/main/a/thumbs/2.jpg", query_of(&url), now), Err(UploadUrlError::BadSignature));
+        assert_eq!(
+            store.verify_download("outputs/main/a/thumbs/2.jpg", query_of(&url), now),
+            Err(UploadUrlError::BadSignature)
+        );
         // A GET signature cannot be replayed as an upload.
         let put_query = format!("{}&spec=e30", query_of(&url));
-        assert_eq!(store.verify_upload("outputs/main/a/thumbs/1.jpg", &put_query, now), Err(UploadUrlError::BadSignature));
+        assert_eq!(
+            store.verify_upload("outputs/main/a/thumbs/1.jpg", &put_query, now),
+            Err(UploadUrlError::BadSignature)
+        );
     }
 }

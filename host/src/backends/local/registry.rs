@@ -53,7 +53,9 @@ impl DirTemplateRegistry {
     async fn version(&self, id: &str, sha256: &str) -> BackendResult<TemplateVersion> {
         check_sha256(sha256)?;
         let path = self.template_dir(id)?.join(format!("{sha256}.json"));
-        read_json(&path).await?.ok_or_else(|| BackendError::NotFound(format!("version {sha256} of template `{id}`")))
+        read_json(&path)
+            .await?
+            .ok_or_else(|| BackendError::NotFound(format!("version {sha256} of template `{id}`")))
     }
 
     async fn versions(&self, id: &str) -> BackendResult<Vec<TemplateVersion>> {
@@ -152,7 +154,8 @@ impl TemplateRegistry for DirTemplateRegistry {
 
     async fn rollback(&self, id: &str, to: Option<&str>) -> BackendResult<TemplateVersion> {
         let _guard = self.pointer_updates.lock().await;
-        let mut pointer = self.pointer(id).await?.ok_or_else(|| BackendError::NotFound(format!("template `{id}`")))?;
+        let mut pointer =
+            self.pointer(id).await?.ok_or_else(|| BackendError::NotFound(format!("template `{id}`")))?;
         let target = match to {
             Some(sha256) => {
                 let version = self.version(id, sha256).await?;
@@ -213,7 +216,11 @@ mod tests {
             description: TemplateDescription {
                 id: id.into(),
                 description: "test".into(),
-                steps: vec![StepDescription { name: "s".into(), description: String::new(), uses: vec![":original".into()] }],
+                steps: vec![StepDescription {
+                    name: "s".into(),
+                    description: String::new(),
+                    uses: vec![":original".into()],
+                }],
                 fields: Vec::new(),
                 webhook: None,
             },
@@ -264,6 +271,9 @@ mod tests {
         assert!(matches!(registry.fetch("thumbs", &"a".repeat(64)).await, Err(BackendError::NotFound(_))));
         let lying = version_of("thumbs", b"other bytes", "2026-01-01T00:00:00Z");
         assert!(matches!(registry.publish(b"v1", lying).await, Err(BackendError::Rejected(_))));
-        assert!(matches!(registry.rollback("thumbs", Some(&"b".repeat(64))).await, Err(BackendError::NotFound(_))));
+        assert!(matches!(
+            registry.rollback("thumbs", Some(&"b".repeat(64))).await,
+            Err(BackendError::NotFound(_))
+        ));
     }
 }
