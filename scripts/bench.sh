@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-run overhead: `transflow run` wall time ÷ the same ffmpeg commands run directly, on a 10 s
-# 720p clip, for video-thumbnails and video-encode (defaults), then the engine figures.
+# 720p clip, for video-thumbnails and video-encode (defaults), then the engine figures and the
+# embedded stack figures (status API throughput, upload hashing).
 # Runs alternate and the median of RUNS is reported. PROFILE=debug skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,4 +49,4 @@ for template in video-thumbnails video-encode; do
     printf '%-17s ffmpeg %.3f s   transflow run %.3f s   ratio %.3f\n' "$template" "$d" "$w" "$(echo "$w / $d" | bc -l)"
 done
 
-cargo bench -p transflow-tests --bench engine
+cargo bench -p transflow-tests --bench engine --bench embedded

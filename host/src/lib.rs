@@ -5,7 +5,9 @@
 //! engine and its per-job limits ([`engine`], [`limits`]), the host side of each capability
 //! ([`capabilities`]), ffmpeg and ffprobe as sandboxed subprocesses behind one argument policy
 //! ([`media`]), the per-job workspace ([`workspace`]), the assembly model ([`assembly`]) and the
-//! runner that ties them together ([`runner`]).
+//! runner that ties them together ([`runner`]). Around the runner: storage behind traits
+//! ([`backends`]), the queue worker ([`worker`]), webhooks ([`webhook`]), the HTTP API
+//! ([`api`]), configuration ([`config`]) and the embedded stack of `transflow dev` ([`embedded`]).
 
 pub mod api;
 pub mod assembly;
