@@ -65,23 +65,13 @@ impl StatusWriter {
     /// record, so concurrent writers (two uploads arriving together) never lose each other's
     /// changes.
     pub(crate) async fn modify(&self, change: impl Fn(&mut AssemblyStatus)) -> BackendResult<WriteOutcome> {
-        self.write_with(Rule::StateMachine, |current| {
-            let mut next = current.clone();
-            change(&mut next);
-            next
-        })
-        .await
+        self.write_with(Rule::StateMachine, changed_by(change)).await
     }
 
     /// Like [`StatusWriter::modify`] for an ended assembly, keeping its phase (the webhook
     /// outcome is recorded after the end).
     pub(crate) async fn annotate(&self, change: impl Fn(&mut AssemblyStatus)) -> BackendResult<WriteOutcome> {
-        self.write_with(Rule::SamePhase, |current| {
-            let mut next = current.clone();
-            change(&mut next);
-            next
-        })
-        .await
+        self.write_with(Rule::SamePhase, changed_by(change)).await
     }
 
     async fn write_with(
@@ -155,6 +145,15 @@ impl Drop for StatusWriter {
         if let Some(progress) = self.progress.take() {
             progress.abort();
         }
+    }
+}
+
+/// The next status as `change` applied to a copy of the current one.
+fn changed_by(change: impl Fn(&mut AssemblyStatus)) -> impl Fn(&AssemblyStatus) -> AssemblyStatus {
+    move |current| {
+        let mut next = current.clone();
+        change(&mut next);
+        next
     }
 }
 
