@@ -17,6 +17,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "TRANSFLOW_CONFIG", default_value = "transflow.toml")]
     pub config: PathBuf,
 
+    /// Use the AWS backends of `[aws]` (S3, DynamoDB) instead of the embedded ones, for
+    /// `status` and `templates`.
+    #[arg(long, global = true)]
+    pub aws: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -30,8 +35,90 @@ pub enum Command {
     Run(RunArgs),
     /// Serve the API, the upload page, the worker and webhooks on embedded defaults.
     Dev(DevArgs),
-    /// Print the status JSON of an assembly from the embedded status store.
+    /// Print the status JSON of an assembly.
     Status(StatusArgs),
+    /// Publish, list and roll back template versions.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// Serve the HTTP API (create-upload, status, cancel, templates) on the AWS backends;
+    /// uploads go straight to S3 through pre-signed URLs.
+    Serve(ServeArgs),
+    /// Run the long-running SQS worker of an AWS deployment until SIGTERM.
+    Worker(WorkerArgs),
+    /// Delete a branch's uploads, outputs and status records from AWS (never a bucket, never
+    /// another branch).
+    Cleanup(CleanupArgs),
+    /// Create or update the AWS resources of the project; a second run changes nothing.
+    Deploy(DeployArgs),
+}
+
+/// `transflow deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Print what would change without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Build and push the worker image with docker (else the commands are printed).
+    #[arg(long)]
+    pub build: bool,
+    /// Tag of the worker image [default: `{branch}-{short commit}`, `{branch}-local` outside git].
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+/// `transflow templates …`.
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Check a `.wasm` component in the host and make it the current version of its id.
+    Publish(PublishArgs),
+    /// Every template with its current version and history.
+    List,
+    /// Point a template back at its previous version, or at `--to`.
+    Rollback(RollbackArgs),
+}
+
+/// `transflow templates publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The component.
+    pub wasm: PathBuf,
+    /// Language the template was written in, recorded with the version.
+    #[arg(long, default_value = "rust")]
+    pub language: String,
+}
+
+/// `transflow templates rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Template id.
+    pub id: String,
+    /// The sha256 of the version to make current [default: the one before the current].
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+/// `transflow serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: `server.listen` from the config].
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// `transflow worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The SQS queue [default: the `[aws]` queue of the project].
+    #[arg(long)]
+    pub queue_url: Option<String>,
+}
+
+/// `transflow cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The branch to delete.
+    #[arg(long)]
+    pub branch: String,
 }
 
 /// `transflow dev`.
@@ -59,6 +146,9 @@ pub struct BakeArgs {
     /// [default: DATA_DIR/templates].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also publish every template to the AWS template registry of `[aws]`.
+    #[arg(long)]
+    pub publish: bool,
 }
 
 /// `transflow run`.

@@ -29,8 +29,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// The HTTP server of `transflow dev`.
     pub server: ServerConfig,
-    /// AWS settings, read by the AWS backends (reserved; accepted as written).
-    pub aws: toml::Table,
+    /// AWS resources and settings (`transflow deploy`, the Lambda and SQS workers).
+    pub aws: AwsConfig,
 }
 
 impl Default for Config {
@@ -44,7 +44,7 @@ impl Default for Config {
             webhook: WebhookConfig::default(),
             worker: WorkerConfig::default(),
             server: ServerConfig::default(),
-            aws: toml::Table::new(),
+            aws: AwsConfig::default(),
         }
     }
 }
@@ -188,6 +188,109 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[aws]`. Credentials never live here: the AWS SDK's own chain (environment, profile,
+/// instance or function role) supplies them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Region of every resource.
+    pub region: String,
+    /// Endpoint override for every service (an emulator such as moto); path-style S3 URLs.
+    pub endpoint_url: Option<String>,
+    /// Bucket of uploads, outputs and oversized status records [default: `{project}-media`].
+    pub bucket: Option<String>,
+    /// Bucket of published templates [default: the media bucket].
+    pub templates_bucket: Option<String>,
+    /// DynamoDB status table [default: `{project}-assemblies`].
+    pub table: Option<String>,
+    /// SQS job queue; its dead-letter queue is `{queue}-dlq` [default: `{project}-jobs`].
+    pub queue: Option<String>,
+    /// Lambda worker function [default: `{project}-worker`].
+    pub function: Option<String>,
+    /// Container image of the Lambda worker (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/…:TAG`).
+    pub image_uri: Option<String>,
+    /// Execution role of the function; `transflow deploy` creates `{project}-worker-role`
+    /// when absent.
+    pub role_arn: Option<String>,
+    /// Function memory, MiB (CPU scales with it).
+    pub memory_mb: i32,
+    /// Function timeout, seconds (at most 900); the queue's visibility is 6 times this.
+    pub timeout_secs: i32,
+    /// Function `/tmp` size, MiB (inputs, workspaces, results and the compiled-template cache).
+    pub ephemeral_storage_mb: i32,
+    /// Messages per Lambda invocation.
+    pub batch_size: i32,
+    /// Days a status record lives before DynamoDB's TTL removes it.
+    pub status_ttl_days: u64,
+    /// Days before the bucket's lifecycle rule deletes objects under `uploads/`.
+    pub uploads_expire_days: i32,
+    /// Origins allowed to `PUT` to pre-signed URLs from a browser.
+    pub cors_origins: Vec<String>,
+    /// How long a worker trusts a template's current-version pointer before reading it again.
+    pub template_pointer_ttl_ms: u64,
+}
+
+impl Default for AwsConfig {
+    fn default() -> AwsConfig {
+        AwsConfig {
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            bucket: None,
+            templates_bucket: None,
+            table: None,
+            queue: None,
+            function: None,
+            image_uri: None,
+            role_arn: None,
+            memory_mb: 3008,
+            timeout_secs: 900,
+            ephemeral_storage_mb: 10240,
+            batch_size: 1,
+            status_ttl_days: 30,
+            uploads_expire_days: 7,
+            cors_origins: vec!["*".into()],
+            template_pointer_ttl_ms: 2000,
+        }
+    }
+}
+
+/// The AWS resource names of a project, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsNames {
+    /// Uploads, outputs, spilled status records.
+    pub bucket: String,
+    /// Published templates.
+    pub templates_bucket: String,
+    /// Status table.
+    pub table: String,
+    /// Job queue.
+    pub queue: String,
+    /// Its dead-letter queue.
+    pub dead_letter_queue: String,
+    /// Lambda worker.
+    pub function: String,
+    /// ECR repository of the worker image.
+    pub repository: String,
+}
+
+impl Config {
+    /// The AWS resource names, from `[aws]` or derived from `project`.
+    pub fn aws_names(&self) -> AwsNames {
+        let project = &self.project;
+        let bucket = self.aws.bucket.clone().unwrap_or_else(|| format!("{project}-media"));
+        let queue = self.aws.queue.clone().unwrap_or_else(|| format!("{project}-jobs"));
+        AwsNames {
+            templates_bucket: self.aws.templates_bucket.clone().unwrap_or_else(|| bucket.clone()),
+            bucket,
+            table: self.aws.table.clone().unwrap_or_else(|| format!("{project}-assemblies")),
+            dead_letter_queue: format!("{queue}-dlq"),
+            queue,
+            function: self.aws.function.clone().unwrap_or_else(|| format!("{project}-worker")),
+            repository: format!("{project}-worker"),
+        }
+    }
+}
+
 /// A configuration problem, naming the key or file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -271,6 +374,12 @@ impl Config {
         }
         if self.worker.max_receive_count == 0 {
             return Err("`worker.max_receive_count` must be at least 1".into());
+        }
+        if !(1..=900).contains(&self.aws.timeout_secs) {
+            return Err("`aws.timeout_secs` must be between 1 and 900 (Lambda's limit)".into());
+        }
+        if !(1..=10).contains(&self.aws.batch_size) {
+            return Err("`aws.batch_size` must be between 1 and 10".into());
         }
         if self.limits.max_files == 0 {
             return Err("`limits.max_files` must be at least 1".into());

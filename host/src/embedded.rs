@@ -3,17 +3,13 @@
 //! `transflow dev` serves it; tests start it in-process on a loopback port.
 
 use crate::api::{ApiState, Auth, app};
-use crate::backends::BackendError;
 use crate::backends::local::{DirTemplateRegistry, LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
 use crate::config::Config;
-use crate::engine::{EngineSettings, TemplateEngine};
-use crate::limits::JobLimits;
-use crate::media::{MediaTools, ToolLimits};
-use crate::webhook::{WebhookPolicy, WebhookSecret, WebhookSender};
+use crate::webhook::WebhookSecret;
 use crate::worker::run_loop::{LoopSettings, run_loop};
-use crate::worker::{Backends, Notifier, Worker, WorkerSettings};
+use crate::worker::setup::{SetupError, WorkerDirs, configured_notify_secret};
+use crate::worker::{Backends, Worker};
 use base64::Engine as _;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,23 +55,6 @@ impl Layout {
     }
 }
 
-/// Starting the stack failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StackError {
-    /// A backend could not be opened.
-    #[error(transparent)]
-    Backend(#[from] BackendError),
-    /// The engine could not be built.
-    #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
-    /// ffmpeg or ffprobe is missing.
-    #[error("{0}")]
-    Tools(String),
-    /// A secret file could not be read or written, or a configured secret is malformed.
-    #[error("{0}")]
-    Secret(String),
-}
-
 /// A running-ready stack.
 #[derive(Debug)]
 pub struct Stack {
@@ -92,17 +71,16 @@ pub struct Stack {
 impl Stack {
     /// Opens every backend under `layout` with `config`; `public_url` is where clients reach
     /// the server (signed blob URLs start with it).
-    pub async fn open(config: &Config, layout: &Layout, public_url: &str) -> Result<Stack, StackError> {
+    pub async fn open(config: &Config, layout: &Layout, public_url: &str) -> Result<Stack, SetupError> {
         let signing_key = match &config.server.signing_key {
             Some(key) => key.clone().into_bytes(),
             None => persisted_secret(&layout.secrets.join("signing.key"), || random_text(32))?.into_bytes(),
         };
         let local_blobs =
             Arc::new(LocalBlobStore::new(&layout.blobs, format!("{public_url}/blobs"), &signing_key)?);
-        let statuses = Arc::new(SqliteStatusStore::open(&layout.status_db)?);
         let backends = Backends {
             blobs: local_blobs.clone(),
-            statuses: statuses.clone(),
+            statuses: Arc::new(SqliteStatusStore::open(&layout.status_db)?),
             queue: Arc::new(SqliteJobQueue::open(&layout.queue_db, config.worker.max_receive_count)?),
             templates: Arc::new(DirTemplateRegistry::new(&layout.templates)),
         };
@@ -117,64 +95,20 @@ impl Stack {
         };
         let dev_token = auth.token_for("dev", Duration::from_secs(30 * 24 * 3600));
 
-        let limits = JobLimits {
-            step_timeout: Duration::from_secs(config.limits.step_timeout_secs),
-            ..JobLimits::default()
-        };
-        let max_instances = u32::try_from(config.worker.concurrency * 2).unwrap_or(u32::MAX).max(4);
-        let engine = Arc::new(TemplateEngine::new(EngineSettings {
-            cache_dir: layout.cache.clone(),
-            max_instances,
-            limits,
-        })?);
-        let tools = Arc::new(
-            MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(StackError::Tools)?,
-        );
-
-        let webhook_secret = match &config.webhook.secret {
-            Some(text) => text
-                .parse::<WebhookSecret>()
-                .map_err(|e| StackError::Secret(format!("webhook.secret: {e}")))?,
+        let notify_secret = match configured_notify_secret(config)? {
+            Some(secret) => secret,
             None => {
                 let text = persisted_secret(&layout.secrets.join("webhook.secret"), || {
                     WebhookSecret::generate().expose()
                 })?;
                 text.parse::<WebhookSecret>()
-                    .map_err(|e| StackError::Secret(format!("{}: {e}", layout.secrets.display())))?
+                    .map_err(|e| SetupError::Secret(format!("{}: {e}", layout.secrets.display())))?
             }
         };
-        let mut template_secrets = BTreeMap::new();
-        for (name, text) in &config.webhook.secrets {
-            let secret = text
-                .parse::<WebhookSecret>()
-                .map_err(|e| StackError::Secret(format!("webhook.secrets.{name}: {e}")))?;
-            template_secrets.insert(name.clone(), secret);
-        }
-        let policy = WebhookPolicy {
-            allow_private: config.webhook.allow_private,
-            allow_loopback: config.webhook.allow_loopback,
-            timeout: Duration::from_secs(config.webhook.timeout_secs),
-            retry_window: Duration::from_secs(config.webhook.retry_window_secs),
-            max_attempts: config.webhook.max_attempts,
-            ..WebhookPolicy::default()
-        };
-        let sender = WebhookSender::new(policy).map_err(|e| StackError::Secret(e.to_string()))?;
-        let notifier =
-            Notifier::new(sender, Some(webhook_secret), template_secrets, statuses, engine.clone());
-
-        let worker = Arc::new(Worker {
-            backends: backends.clone(),
-            engine,
-            tools,
-            work_dir: layout.work.clone(),
-            worker_id: format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
-            settings: WorkerSettings {
-                lease_ttl: config.worker.lease(),
-                max_receive_count: config.worker.max_receive_count,
-                ..WorkerSettings::default()
-            },
-            notifier,
-        });
+        let dirs = WorkerDirs { work: layout.work.clone(), cache: layout.cache.clone() };
+        let worker = Arc::new(
+            crate::worker::setup::worker(config, backends.clone(), dirs, Some(notify_secret)).await?,
+        );
         let api = Arc::new(ApiState {
             backends,
             local_blobs: Some(local_blobs),
@@ -183,12 +117,7 @@ impl Stack {
             branch: config.branch.clone(),
             upload_url_ttl: Duration::from_secs(config.limits.upload_url_ttl_secs),
         });
-        let loop_settings = LoopSettings {
-            concurrency: config.worker.concurrency,
-            visibility: Duration::from_secs(config.worker.visibility_secs.max(3)),
-            ..LoopSettings::default()
-        };
-        Ok(Stack { api, worker, loop_settings, dev_token })
+        Ok(Stack { api, worker, loop_settings: LoopSettings::from_config(config), dev_token })
     }
 
     /// The HTTP router.
@@ -220,10 +149,10 @@ impl Stack {
 
 /// Reads a secret file, creating it (mode 0600) with `make()` the first time, so URLs and
 /// tokens stay valid across restarts.
-fn persisted_secret(path: &Path, make: impl FnOnce() -> String) -> Result<String, StackError> {
+fn persisted_secret(path: &Path, make: impl FnOnce() -> String) -> Result<String, SetupError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| StackError::Secret(format!("secret file {}: {e}", path.display()));
+    let fail = |e: std::io::Error| SetupError::Secret(format!("secret file {}: {e}", path.display()));
     if let Ok(text) = std::fs::read_to_string(path) {
         return Ok(text.trim().to_owned());
     }
@@ -240,9 +169,4 @@ fn persisted_secret(path: &Path, make: impl FnOnce() -> String) -> Result<String
 fn random_text(bytes: usize) -> String {
     let random: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map_or_else(|_| "worker".into(), |h| h.trim().to_owned())
 }

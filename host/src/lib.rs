@@ -7,7 +7,8 @@
 //! ([`media`]), the per-job workspace ([`workspace`]), the assembly model ([`assembly`]) and the
 //! runner that ties them together ([`runner`]). Around the runner: storage behind traits
 //! ([`backends`]), the queue worker ([`worker`]), webhooks ([`webhook`]), the HTTP API
-//! ([`api`]), configuration ([`config`]) and the embedded stack of `transflow dev` ([`embedded`]).
+//! ([`api`]), configuration ([`config`]), the embedded stack of `transflow dev` ([`embedded`])
+//! and the Lambda worker's handler ([`lambda`]).
 
 pub mod api;
 pub mod assembly;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod embedded;
 pub mod engine;
 pub mod job;
+pub mod lambda;
 pub mod limits;
 pub mod media;
 pub mod runner;

@@ -2,7 +2,11 @@
 //! runs a component on files and returns the final status.
 
 pub mod browser;
+pub mod contract;
+pub mod deployment;
 pub mod dev_server;
+pub mod lambda_runtime_api;
+pub mod moto;
 pub mod stack;
 
 use serde_json::Value;
@@ -100,6 +104,23 @@ fn ffmpeg(args: &[&str]) {
         .status()
         .expect("ffmpeg is installed (scripts/setup.sh)");
     assert!(status.success(), "ffmpeg {args:?} failed");
+}
+
+/// A copy of `source` in `dir` with `tag` in its metadata: the same media, other bytes, so
+/// another assembly id.
+pub fn variant(source: &Path, dir: &Path, tag: &str) -> PathBuf {
+    let path = dir.join(format!("{tag}.mp4"));
+    let input = source.to_str().expect("UTF-8 path");
+    ffmpeg(&[
+        "-i",
+        input,
+        "-c",
+        "copy",
+        "-metadata",
+        &format!("comment={tag}"),
+        path.to_str().expect("UTF-8 path"),
+    ]);
+    path
 }
 
 /// `ffprobe -show_format -show_streams` of a file, as JSON.

@@ -1,19 +1,23 @@
 //! `transflow bake`: build template crates for wasm32-wasip2, check them in the host, publish
-//! each as the current version in the local template registry.
+//! each as the current version in the local template registry (and, with `--publish`, in the
+//! AWS one).
 
 use crate::cli::BakeArgs;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use transflow_host::JobLimits;
+use std::sync::Arc;
+use transflow_host::backends::aws::AwsClients;
 use transflow_host::backends::local::DirTemplateRegistry;
 use transflow_host::backends::{TemplateRegistry, TemplateVersion};
+use transflow_host::config::Config;
 use transflow_host::embedded::Layout;
+use transflow_host::{JobLimits, TemplateEngine};
 
 const TARGET: &str = "wasm32-wasip2";
 
 /// Builds, checks and registers every template under `args.templates`.
-pub async fn bake(paths: &Layout, args: BakeArgs) -> Result<ExitCode> {
+pub async fn bake(paths: &Layout, config: &Config, args: BakeArgs) -> Result<ExitCode> {
     let crates = template_crates(&args.templates)?;
     if crates.is_empty() {
         bail!(
@@ -23,7 +27,11 @@ pub async fn bake(paths: &Layout, args: BakeArgs) -> Result<ExitCode> {
     }
     check_target_installed()?;
     let registry_dir = args.out.clone().unwrap_or_else(|| paths.templates.clone());
-    let registry = DirTemplateRegistry::new(&registry_dir);
+    let mut registries: Vec<Arc<dyn TemplateRegistry>> =
+        vec![Arc::new(DirTemplateRegistry::new(&registry_dir))];
+    if args.publish {
+        registries.push(AwsClients::connect(&config.aws).await.templates(config));
+    }
     let engine = super::engine(paths, JobLimits::default())?;
     let total = crates.len();
     for (index, dir) in crates.iter().enumerate() {
@@ -32,29 +40,43 @@ pub async fn bake(paths: &Layout, args: BakeArgs) -> Result<ExitCode> {
         eprintln!("[{}/{total}] building {label}", index + 1);
         let wasm = build(dir).with_context(|| format!("template `{label}` did not build"))?;
         let bytes = fs_err::read(&wasm)?;
-        let (template, _) = engine.load(&bytes).await.with_context(|| {
+        let version = checked_version(&engine, &bytes, "rust").await.with_context(|| {
             format!("template `{label}` built, but the host rejects it ({})", wasm.display())
         })?;
-        let description = template.description.clone();
         eprintln!(
             "      {} v{} ({} KiB, steps: {})",
-            description.id,
-            &template.version[..12],
+            version.id,
+            &version.sha256[..12],
             bytes.len() / 1024,
-            description.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" → ")
+            version.description.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" → ")
         );
-        let version = TemplateVersion {
-            id: description.id.clone(),
-            sha256: template.version.clone(),
-            size: bytes.len() as u64,
-            language: "rust".into(),
-            published_at: transflow_host::assembly::now_rfc3339(),
-            description,
-        };
-        registry.publish(&bytes, version).await?;
+        for registry in &registries {
+            registry.publish(&bytes, version.clone()).await?;
+        }
     }
     eprintln!("baked {total} template(s) into {}", registry_dir.display());
+    if args.publish {
+        eprintln!("published {total} template(s) to s3://{}/templates/", config.aws_names().templates_bucket);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a component in the host (which checks its world and its description) and returns
+/// the version to publish.
+pub(super) async fn checked_version(
+    engine: &TemplateEngine,
+    bytes: &[u8],
+    language: &str,
+) -> Result<TemplateVersion> {
+    let (template, _) = engine.load(bytes).await?;
+    Ok(TemplateVersion {
+        id: template.description.id.clone(),
+        sha256: template.version.clone(),
+        size: bytes.len() as u64,
+        language: language.into(),
+        published_at: transflow_host::assembly::now_rfc3339(),
+        description: template.description.clone(),
+    })
 }
 
 /// Sub-directories of `root` holding a `Cargo.toml`, in name order.

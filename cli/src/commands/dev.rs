@@ -5,8 +5,6 @@ use crate::cli::DevArgs;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 use transflow_host::config::Config;
 use transflow_host::embedded::{Layout, Stack};
 
@@ -48,20 +46,8 @@ pub async fn dev(paths: &Layout, config: Config, args: DevArgs) -> Result<ExitCo
     );
     println!("  data: {}", config.data_dir.display());
 
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        eprintln!("shutting down: finishing requests, handing running jobs back to the queue");
-        let _ = stop.send(true);
-    });
+    let stopped =
+        super::shutdown_signal("shutting down: finishing requests, handing running jobs back to the queue");
     stack.serve(listener, stopped).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,14 @@
 //! One module per subcommand.
 
 mod bake;
+mod cleanup;
+mod deploy;
 mod dev;
 mod run;
+mod serve;
 mod status;
+mod templates;
+mod worker;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -21,11 +26,36 @@ pub async fn execute(cli: Cli) -> Result<ExitCode> {
     }
     let paths = Layout::under(&config.data_dir);
     match cli.command {
-        Command::Bake(args) => bake::bake(&paths, args).await,
+        Command::Bake(args) => bake::bake(&paths, &config, args).await,
         Command::Run(args) => run::run(&paths, args).await,
         Command::Dev(args) => dev::dev(&paths, config, args).await,
-        Command::Status(args) => status::status(&paths, args).await,
+        Command::Status(args) => status::status(&paths, &config, cli.aws, args).await,
+        Command::Templates(command) => templates::templates(&paths, &config, cli.aws, command).await,
+        Command::Serve(args) => serve::serve(&config, args).await,
+        Command::Worker(args) => worker::worker(&paths, &config, args).await,
+        Command::Cleanup(args) => cleanup::cleanup(&config, args).await,
+        Command::Deploy(args) => deploy::run(&config, args).await,
     }
+}
+
+/// A channel that turns true at the first SIGTERM or SIGINT, after printing `message`.
+fn shutdown_signal(message: &'static str) -> tokio::sync::watch::Receiver<bool> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("{message}");
+        let _ = stop.send(true);
+    });
+    stopped
 }
 
 /// The engine for this process, caching compiled components under the data directory.

@@ -132,7 +132,7 @@ pub(super) async fn create_upload(
                 ("branch".to_owned(), stored.branch.clone()),
             ]),
         };
-        let target = state.backends.blobs.presign_put(&key, &spec, state.upload_url_ttl)?;
+        let target = state.backends.blobs.presign_put(&key, &spec, state.upload_url_ttl).await?;
         uploads.push(PlannedUpload {
             upload_id: expected.upload_id.clone(),
             name: expected.name.clone(),

@@ -7,12 +7,16 @@
 //! compare-and-set on a version number, the queue is at-least-once with visibility timeouts and
 //! a dead-letter after N receives, and the registry is objects plus a pointer per template.
 
+pub mod aws;
+pub mod blob_registry;
 pub mod local;
 
 use crate::assembly::AssemblyStatus;
 use crate::template::TemplateDescription;
 use async_trait::async_trait;
+use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::pin::Pin;
@@ -96,6 +100,56 @@ pub struct StoredBlob {
     pub sha256: String,
 }
 
+impl StoredBlob {
+    /// Refuses a body that does not match its declaration.
+    pub fn check_against(&self, key: &str, spec: &BlobSpec) -> BackendResult<()> {
+        if let Some(size) = spec.size.filter(|&size| size != self.size) {
+            return Err(BackendError::Rejected(format!(
+                "the body of `{key}` has {} bytes; {size} were declared",
+                self.size
+            )));
+        }
+        if let Some(md5) = spec.md5.as_deref().filter(|md5| !md5.eq_ignore_ascii_case(&self.md5)) {
+            return Err(BackendError::Rejected(format!(
+                "the body of `{key}` has MD5 {}; {md5} was declared",
+                self.md5
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Size, MD5 and SHA-256 of a body, computed as it streams past.
+#[derive(Default)]
+pub(crate) struct Digests {
+    size: u64,
+    md5: Md5,
+    sha256: Sha256,
+}
+
+impl Digests {
+    /// Adds the next bytes of the body.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        self.md5.update(bytes);
+        self.sha256.update(bytes);
+    }
+
+    /// Bytes seen so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The digests of the whole body.
+    pub(crate) fn finish(self) -> StoredBlob {
+        StoredBlob {
+            size: self.size,
+            md5: hex::encode(self.md5.finalize()),
+            sha256: hex::encode(self.sha256.finalize()),
+        }
+    }
+}
+
 /// Where and how a client uploads one file, without credentials of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadTarget {
@@ -123,14 +177,22 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn open(&self, key: &str) -> BackendResult<(BlobInfo, ByteStream)>;
     /// Facts about `key`, if it exists.
     async fn head(&self, key: &str) -> BackendResult<Option<BlobInfo>>;
-    /// Every blob whose key starts with `prefix`, in key order.
+    /// Every blob whose key starts with `prefix`, in key order. Listings carry keys and sizes;
+    /// content types and metadata come only from [`head`](BlobStore::head) (as on S3).
     async fn list(&self, prefix: &str) -> BackendResult<Vec<BlobInfo>>;
     /// Deletes every blob whose key starts with `prefix`; returns how many went.
     async fn delete_prefix(&self, prefix: &str) -> BackendResult<u64>;
     /// A URL a client can `PUT` exactly this blob to until `expires_in` passes.
-    fn presign_put(&self, key: &str, spec: &BlobSpec, expires_in: Duration) -> BackendResult<UploadTarget>;
+    /// The URL signs the declared size, MD5, content type and metadata, so the store refuses
+    /// any other body.
+    async fn presign_put(
+        &self,
+        key: &str,
+        spec: &BlobSpec,
+        expires_in: Duration,
+    ) -> BackendResult<UploadTarget>;
     /// A URL to fetch `key` from (signed where the store needs it).
-    fn download_url(&self, key: &str, expires_in: Duration) -> BackendResult<String>;
+    async fn download_url(&self, key: &str, expires_in: Duration) -> BackendResult<String>;
 }
 
 /// A status record and the version a compare-and-set must name to replace it.
@@ -190,6 +252,32 @@ pub trait StatusStore: Send + Sync + std::fmt::Debug {
     async fn delete_branch(&self, branch: &str) -> BackendResult<u64>;
 }
 
+/// What [`delete_branch`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BranchDeleted {
+    /// Objects under `uploads/{branch}/`.
+    pub uploads: u64,
+    /// Objects under `outputs/{branch}/`.
+    pub outputs: u64,
+    /// Status records.
+    pub statuses: u64,
+}
+
+/// Deletes a branch's uploads, outputs and status records, and nothing else: branch names are
+/// single path segments, so `uploads/{branch}/` never matches another branch's prefix.
+pub async fn delete_branch(
+    blobs: &dyn BlobStore,
+    statuses: &dyn StatusStore,
+    branch: &str,
+) -> BackendResult<BranchDeleted> {
+    crate::template::check_name("branch", branch).map_err(BackendError::Rejected)?;
+    Ok(BranchDeleted {
+        uploads: blobs.delete_prefix(&format!("uploads/{branch}/")).await?,
+        outputs: blobs.delete_prefix(&format!("outputs/{branch}/")).await?,
+        statuses: statuses.delete_branch(branch).await?,
+    })
+}
+
 /// One delivery of a queued job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -233,6 +321,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     async fn release(&self, receipt: &str) -> BackendResult<()>;
     /// The dead-letter queue's contents.
     async fn dead_letters(&self) -> BackendResult<Vec<DeadLetter>>;
+    /// Deliveries after which a message moves to the dead-letter queue.
+    fn max_receive_count(&self) -> u32;
 }
 
 /// One published version of a template.

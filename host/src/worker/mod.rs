@@ -10,6 +10,7 @@
 pub mod event;
 mod notify;
 pub mod run_loop;
+pub mod setup;
 pub(crate) mod status_writer;
 
 use crate::assembly::{AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload};
@@ -301,7 +302,8 @@ impl Worker {
                 let key = format!("outputs/{}/{}/{step}/{}", status.branch, status.assembly_id, record.name);
                 let spec = BlobSpec { content_type: record.mime.clone(), ..BlobSpec::default() };
                 self.backends.blobs.put_file(&key, &local.join(step).join(&record.name), &spec).await?;
-                record.url = Some(self.backends.blobs.download_url(&key, self.settings.result_url_ttl)?);
+                record.url =
+                    Some(self.backends.blobs.download_url(&key, self.settings.result_url_ttl).await?);
             }
         }
         Ok(())

@@ -34,6 +34,17 @@ impl Default for LoopSettings {
     }
 }
 
+impl LoopSettings {
+    /// The loop of `[worker]`.
+    pub fn from_config(config: &crate::config::Config) -> LoopSettings {
+        LoopSettings {
+            concurrency: config.worker.concurrency,
+            visibility: Duration::from_secs(config.worker.visibility_secs.max(3)),
+            ..LoopSettings::default()
+        }
+    }
+}
+
 /// Runs until `shutdown` turns true; then stops in-flight jobs, releases their leases and
 /// makes their messages visible again.
 pub async fn run_loop(worker: Arc<Worker>, settings: LoopSettings, mut shutdown: watch::Receiver<bool>) {
@@ -127,7 +138,8 @@ async fn handle_delivery(
     }
 }
 
-fn log_processed(processed: &Processed, message_id: &str) {
+/// Logs what a message led to.
+pub(crate) fn log_processed(processed: &Processed, message_id: &str) {
     match processed {
         Processed::Ignored(reason) => tracing::info!(message_id, reason, "message ignored"),
         Processed::Waiting { assembly_id } => {

@@ -1,9 +1,11 @@
 //! One integration-test binary (one link of wasmtime) with a module per concern.
 
+mod contract;
 mod describe;
 mod embedded;
 mod hostile;
 mod ids;
 mod inputs;
 mod policy;
+mod s3_signatures;
 mod templates;

@@ -254,6 +254,10 @@ impl JobQueue for SqliteJobQueue {
             })
             .await
     }
+
+    fn max_receive_count(&self) -> u32 {
+        self.max_receive_count
+    }
 }
 
 #[cfg(test)]

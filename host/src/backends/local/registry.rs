@@ -12,11 +12,10 @@
 //! may lose one pointer update (the versions themselves are never lost) — S3 has the same
 //! last-writer-wins behaviour.
 
+use crate::backends::blob_registry::{Pointer, check_bytes, check_sha256};
 use crate::backends::{BackendError, BackendResult, TemplateRegistry, TemplateSummary, TemplateVersion};
 use crate::template::check_name;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokio::sync::Mutex;
 
@@ -25,13 +24,6 @@ use tokio::sync::Mutex;
 pub struct DirTemplateRegistry {
     root: PathBuf,
     pointer_updates: Mutex<()>,
-}
-
-/// Which version is current, and the ones before it for rollback.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Pointer {
-    current: String,
-    previous: Vec<String>,
 }
 
 impl DirTemplateRegistry {
@@ -82,13 +74,8 @@ impl DirTemplateRegistry {
 impl TemplateRegistry for DirTemplateRegistry {
     async fn publish(&self, bytes: &[u8], version: TemplateVersion) -> BackendResult<()> {
         let dir = self.template_dir(&version.id)?;
-        let actual = hex::encode(Sha256::digest(bytes));
-        if actual != version.sha256 || bytes.len() as u64 != version.size {
-            return Err(BackendError::Rejected(format!(
-                "template `{}`: the bytes do not match the declared sha256 and size",
-                version.id
-            )));
-        }
+        check_bytes(bytes, &version)?;
+        let actual = version.sha256.clone();
         tokio::fs::create_dir_all(&dir).await.map_err(|e| io_error(&dir, e))?;
         let wasm = dir.join(format!("{actual}.wasm"));
         if tokio::fs::metadata(&wasm).await.is_err() {
@@ -101,11 +88,7 @@ impl TemplateRegistry for DirTemplateRegistry {
         }
         let _guard = self.pointer_updates.lock().await;
         let mut pointer = self.pointer(&version.id).await?.unwrap_or_default();
-        if pointer.current != actual {
-            if !pointer.current.is_empty() {
-                pointer.previous.push(std::mem::take(&mut pointer.current));
-            }
-            pointer.current = actual;
+        if pointer.advance(&actual) {
             self.write_pointer(&version.id, &pointer).await?;
         }
         Ok(())
@@ -156,30 +139,9 @@ impl TemplateRegistry for DirTemplateRegistry {
         let _guard = self.pointer_updates.lock().await;
         let mut pointer =
             self.pointer(id).await?.ok_or_else(|| BackendError::NotFound(format!("template `{id}`")))?;
-        let target = match to {
-            Some(sha256) => {
-                let version = self.version(id, sha256).await?;
-                pointer.previous.push(std::mem::take(&mut pointer.current));
-                version
-            }
-            None => {
-                let sha256 = pointer.previous.pop().ok_or_else(|| {
-                    BackendError::Rejected(format!("template `{id}` has no earlier version to roll back to"))
-                })?;
-                self.version(id, &sha256).await?
-            }
-        };
-        pointer.current = target.sha256.clone();
+        let target = self.version(id, &pointer.roll_back(id, to)?).await?;
         self.write_pointer(id, &pointer).await?;
         Ok(target)
-    }
-}
-
-fn check_sha256(text: &str) -> BackendResult<()> {
-    if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        Ok(())
-    } else {
-        Err(BackendError::Rejected(format!("`{text}` is not a template version (64 lower-case hex digits)")))
     }
 }
 
@@ -205,6 +167,7 @@ fn io_error(path: &Path, error: impl Into<Box<dyn std::error::Error + Send + Syn
 mod tests {
     use super::*;
     use crate::template::{StepDescription, TemplateDescription};
+    use sha2::{Digest, Sha256};
 
     fn version_of(id: &str, bytes: &[u8], published_at: &str) -> TemplateVersion {
         TemplateVersion {

@@ -1,0 +1,56 @@
+//! `transflow templates publish|list|rollback` on the local registry or, with `--aws`, the
+//! S3 one that deployed workers read at every job.
+
+use crate::cli::TemplatesCommand;
+use anyhow::{Context, Result};
+use std::process::ExitCode;
+use std::sync::Arc;
+use transflow_host::JobLimits;
+use transflow_host::backends::TemplateRegistry;
+use transflow_host::backends::aws::AwsClients;
+use transflow_host::backends::local::DirTemplateRegistry;
+use transflow_host::config::Config;
+use transflow_host::embedded::Layout;
+
+/// Runs one registry command.
+pub async fn templates(
+    paths: &Layout,
+    config: &Config,
+    aws: bool,
+    command: TemplatesCommand,
+) -> Result<ExitCode> {
+    let registry: Arc<dyn TemplateRegistry> = if aws {
+        AwsClients::connect(&config.aws).await.templates(config)
+    } else {
+        Arc::new(DirTemplateRegistry::new(&paths.templates))
+    };
+    match command {
+        TemplatesCommand::Publish(args) => {
+            let bytes = fs_err::read(&args.wasm)?;
+            let engine = super::engine(paths, JobLimits::default())?;
+            let version = super::bake::checked_version(&engine, &bytes, &args.language)
+                .await
+                .with_context(|| format!("the host rejects {}", args.wasm.display()))?;
+            registry.publish(&bytes, version.clone()).await?;
+            println!("published {} {}", version.id, version.sha256);
+        }
+        TemplatesCommand::List => {
+            for summary in registry.list().await? {
+                let current = &summary.current;
+                println!(
+                    "{}  current {}  {}  published {}  {} version(s)",
+                    current.id,
+                    &current.sha256[..12],
+                    current.language,
+                    current.published_at,
+                    summary.versions.len()
+                );
+            }
+        }
+        TemplatesCommand::Rollback(args) => {
+            let version = registry.rollback(&args.id, args.to.as_deref()).await?;
+            println!("{} is now at {} (published {})", version.id, version.sha256, version.published_at);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

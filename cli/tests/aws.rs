@@ -1,0 +1,345 @@
+//! The AWS deployment, offline: `transflow deploy` against moto on loopback, uploads through
+//! pre-signed S3 URLs, the S3 → SQS events fed to the Lambda handler (directly, and to the
+//! real `bootstrap` through a Runtime API emulator), status in DynamoDB, outputs in S3.
+//!
+//! moto cannot run the worker's container image, so each test plays the part of Lambda's
+//! event source mapping: it receives from the queue, hands the batch to the handler and deletes
+//! the messages the handler did not list as failures.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use transflow_host::assembly::{AssemblyState, AssemblyStatus};
+use transflow_host::backends::aws::SqsJobQueue;
+use transflow_host::backends::{BlobSpec, JobQueue};
+use transflow_host::lambda::handle_batch;
+use transflow_host::worker::Processed;
+use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
+use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
+use transflow_tests::{contract, ffprobe, media, stream, variant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
+const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_bootstrap");
+
+/// Workers read the template pointer at every job, so a publish shows at the next one.
+const NO_POINTER_CACHE: &str = "template_pointer_ttl_ms = 0\n";
+
+/// Downloads every result through its pre-signed URL and probes it.
+async fn probe_results(status: &AssemblyStatus, dir: &Path) -> Vec<Value> {
+    let mut probes = Vec::new();
+    for (step, records) in &status.results {
+        for record in records {
+            let url = record.url.as_deref().expect("results have URLs");
+            let bytes = reqwest::get(url).await.unwrap().error_for_status().unwrap().bytes().await.unwrap();
+            let path = dir.join(format!("{step}-{}", record.name));
+            std::fs::write(&path, &bytes).unwrap();
+            probes.push(ffprobe(&path));
+        }
+    }
+    probes
+}
+
+fn completed(status: &AssemblyStatus) -> bool {
+    status.ok == Some(AssemblyState::AssemblyCompleted) && status.error.is_none()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_through_a_presigned_url_is_processed_by_the_lambda_handler() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
+
+    let uploaded = deployment.backends.blobs.list(&format!("uploads/main/{id}/")).await.unwrap();
+    assert_eq!(uploaded.len(), 1, "the upload is in S3");
+    let messages = deployment.receive_for(&id, 60).await;
+    let worker = deployment.worker("w1").await;
+    let response = deployment.deliver(&worker, &messages).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    let status = deployment.status(&id).await;
+    assert!(completed(&status), "{status:#?}");
+    let probes = probe_results(&status, deployment.dir.path()).await;
+    assert!(!probes.is_empty());
+    for probe in &probes {
+        assert_eq!(stream(probe, "video")["codec_name"], "mjpeg", "{probe:#}");
+    }
+
+    let printed = deployment.cli(&["--aws", "status", &id]);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(printed["ok"], "ASSEMBLY_COMPLETED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_delivered_twice_at_once_runs_once() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
+    let messages = deployment.receive_for(&id, 60).await;
+    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+
+    let (one, two) = (deployment.worker("w1").await, deployment.worker("w2").await);
+    let (first, second) = tokio::join!(one.process_message(&body, 1), two.process_message(&body, 1));
+    let outcomes: Vec<Processed> = [first.unwrap(), second.unwrap()].into_iter().flatten().collect();
+    let ran = outcomes.iter().filter(|o| matches!(o, Processed::Ran(_))).count();
+    assert_eq!(ran, 1, "{outcomes:?}");
+    assert!(completed(&deployment.status(&id).await));
+    let again = one.process_message(&body, 2).await.unwrap();
+    assert_eq!(again, [Processed::AlreadyFinished { assembly_id: id.clone() }]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bootstrap_binary_serves_a_batch_through_the_runtime_api() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
+    let messages = deployment.receive_for(&id, 120).await;
+
+    let mut runtime = RuntimeApi::start().await;
+    let mut bootstrap = tokio::process::Command::new(BOOTSTRAP)
+        .envs(deployment.moto.env())
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "tf-worker")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("TRANSFLOW_CONFIG", &deployment.config_path)
+        .env("TRANSFLOW_DATA_DIR", deployment.dir.path().join("lambda"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("bootstrap starts");
+
+    let request = runtime.invoke(sqs_event_json(&messages), Duration::from_secs(300)).await;
+    let (answered, answer) = runtime.answer(Duration::from_secs(240)).await.expect("bootstrap answers");
+    assert_eq!(answered, request);
+    assert_eq!(answer, Answer::Response(json!({ "batchItemFailures": [] })));
+    assert!(completed(&deployment.status(&id).await));
+
+    // Garbage is dropped, not retried.
+    let garbage = json!({ "Records": [{ "messageId": "junk", "body": "not an event" }] });
+    runtime.invoke(garbage, Duration::from_secs(60)).await;
+    let (_, answer) = runtime.answer(Duration::from_secs(60)).await.expect("bootstrap answers");
+    assert_eq!(answer, Answer::Response(json!({ "batchItemFailures": [] })));
+    bootstrap.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_given_up_and_lands_in_the_dead_letter_queue() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    let sha256 = deployment.publish(Path::new(test_components::AUDIO_ENCODE));
+    // The component vanishes from the bucket: every attempt fails to fetch it, a storage
+    // fault that is retried rather than failed at once.
+    let bucket = deployment.config.aws_names().templates_bucket;
+    let key = format!("templates/audio-encode/{sha256}.wasm");
+    deployment.clients.s3.delete_object().bucket(bucket).key(key).send().await.unwrap();
+
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "audio-encode", &media().clip).await;
+    let worker = deployment.worker("w1").await;
+    let max = deployment.backends.queue.max_receive_count();
+    assert!(max >= 5, "deploy sets maxReceiveCount ≥ 5, got {max}");
+
+    // moto makes one receive of its own per message (it keeps trying to invoke the deleted
+    // mapping's function), so the receive counts SQS reports are what is checked.
+    let mut last_count = 0;
+    let mut dead = Vec::new();
+    for _ in 0..60 {
+        let messages = deployment.receive(1, Duration::from_secs(1)).await;
+        if !messages.is_empty() {
+            last_count = sqs_event(&messages).records[0]
+                .attributes
+                .approximate_receive_count
+                .clone()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let response = deployment.deliver(&worker, &messages).await;
+            assert_eq!(response.batch_item_failures.len(), 1, "a storage fault is retried");
+        }
+        dead = deployment.backends.queue.dead_letters().await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert_eq!(last_count, max, "delivered maxReceiveCount times");
+    assert_eq!(dead.len(), 1, "then set aside");
+    assert!(dead[0].body.contains(&id));
+    let status = deployment.status(&id).await;
+    assert_eq!(status.error.map(|e| e.to_string()).as_deref(), Some("RETRIES_EXHAUSTED"), "{status:#?}");
+    assert!(status.message.contains(&format!("{max} times")), "{}", status.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_version_reaches_the_next_assembly_while_a_running_one_keeps_its_own() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    let component = Path::new(test_components::VIDEO_ENCODE);
+    let v1 = deployment.publish(component);
+    let v2_path = deployment.dir.path().join("video-encode-v2.wasm");
+    std::fs::write(&v2_path, another_version(component, "v2")).unwrap();
+    let api = deployment.serve_api().await;
+    let worker = Arc::new(deployment.worker("w1").await);
+
+    // A starts on v1 with a clip long enough to be running when v2 is published.
+    let long = long_clip(deployment.dir.path());
+    let first = deployment.upload(&api, "video-encode", &long).await;
+    let messages = deployment.receive_for(&first, 300).await;
+    let running = {
+        let (worker, event) = (worker.clone(), sqs_event(&messages));
+        tokio::spawn(async move {
+            handle_batch(&worker, event, SystemTime::now() + Duration::from_secs(300)).await
+        })
+    };
+    for _ in 0..600 {
+        if deployment.status(&first).await.ok == Some(AssemblyState::AssemblyExecuting) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let v2 = deployment.publish(&v2_path);
+    assert_ne!(v1, v2);
+    let published_while_running = !deployment.status(&first).await.is_finished();
+    assert!(running.await.unwrap().batch_item_failures.is_empty());
+    let first_status = deployment.status(&first).await;
+    assert!(completed(&first_status), "{first_status:#?}");
+    assert_eq!(first_status.template_version, v1, "a running assembly finishes on its version");
+    assert!(published_while_running, "the clip was too short to publish while it ran");
+
+    // The next assembly runs v2.
+    let second_clip = variant(&media().clip, deployment.dir.path(), "second");
+    let second = deployment.upload(&api, "video-encode", &second_clip).await;
+    deployment.deliver(&worker, &deployment.receive_for(&second, 300).await).await;
+    assert_eq!(deployment.status(&second).await.template_version, v2);
+
+    // Rolled back, the one after runs v1 again.
+    let rolled = deployment.cli(&["--aws", "templates", "rollback", "video-encode"]);
+    assert!(rolled.status.success(), "{}", String::from_utf8_lossy(&rolled.stderr));
+    let third_clip = variant(&media().clip, deployment.dir.path(), "third");
+    let third = deployment.upload(&api, "video-encode", &third_clip).await;
+    deployment.deliver(&worker, &deployment.receive_for(&third, 300).await).await;
+    let third_status = deployment.status(&third).await;
+    assert!(completed(&third_status), "{third_status:#?}");
+    assert_eq!(third_status.template_version, v1);
+
+    let listed = deployment.cli(&["--aws", "templates", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&format!("video-encode  current {}", &v1[..12])), "{listed}");
+    assert!(listed.contains("2 version(s)"), "{listed}");
+}
+
+/// A 12 s 1280×720 clip: long enough to encode that a publish lands mid-job.
+fn long_clip(dir: &Path) -> PathBuf {
+    let path = dir.join("long.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=1280x720:rate=30:duration=12")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=12"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_of_one_branch_leaves_the_other_intact() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    let blobs = &deployment.backends.blobs;
+    let statuses = &deployment.backends.statuses;
+    let now = transflow_host::assembly::now_rfc3339();
+    for branch in ["a", "b"] {
+        for key in [format!("uploads/{branch}/x/u1/clip.mp4"), format!("outputs/{branch}/x/thumbs/1.jpg")] {
+            let spec = BlobSpec { content_type: "application/octet-stream".into(), ..BlobSpec::default() };
+            blobs.put(&key, Box::pin(std::io::Cursor::new(b"bytes".to_vec())), &spec).await.unwrap();
+        }
+        statuses.create(&contract::status(&format!("{branch}-1"), branch, &now)).await.unwrap();
+    }
+    let cleaned = deployment.cli(&["cleanup", "--branch", "a"]);
+    assert!(cleaned.status.success(), "{}", String::from_utf8_lossy(&cleaned.stderr));
+    assert!(
+        String::from_utf8_lossy(&cleaned.stdout).contains("1 upload(s), 1 output(s), 1 status record(s)")
+    );
+
+    assert!(blobs.list("uploads/a/").await.unwrap().is_empty());
+    assert!(blobs.list("outputs/a/").await.unwrap().is_empty());
+    assert!(statuses.get("a-1").await.unwrap().is_none());
+    assert_eq!(blobs.list("uploads/b/").await.unwrap().len(), 1);
+    assert_eq!(blobs.list("outputs/b/").await.unwrap().len(), 1);
+    assert!(statuses.get("b-1").await.unwrap().is_some());
+    let bucket = deployment.config.aws_names().bucket;
+    deployment.clients.s3.head_bucket().bucket(bucket).send().await.expect("the bucket stays");
+
+    let refused = deployment.cli(&["cleanup", "--branch", "../b"]);
+    assert!(!refused.status.success(), "a branch is one path segment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_backends_keep_the_backend_contract() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    contract::status_store(deployment.backends.statuses.as_ref(), "c-").await;
+    contract::blob_store(deployment.backends.blobs.as_ref(), "c/").await;
+    // A queue of its own, with the deployed dead-letter queue: moto hooks the deployed queue
+    // to the function even after the mapping is deleted, and fails `SendMessage` on it.
+    let sqs = &deployment.clients.sqs;
+    let dead_letter_arn = sqs
+        .get_queue_attributes()
+        .queue_url(sqs.get_queue_url().queue_name("tf-jobs-dlq").send().await.unwrap().queue_url.unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let created = sqs
+        .create_queue()
+        .queue_name("contract-jobs")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({ "deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 7 }).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let queue = SqsJobQueue::open(sqs.clone(), created.queue_url().unwrap()).await.unwrap();
+    assert_eq!(queue.max_receive_count(), 7, "read from the redrive policy");
+    contract::job_queue(&queue).await;
+
+    // The large record went to S3, and the item points at it.
+    let item = deployment
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name("tf-assemblies")
+        .key("assembly_id", aws_sdk_dynamodb::types::AttributeValue::S("c-large".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(item.contains_key("status") && !item.contains_key("status_ref"), "shrunk back inline");
+
+    // A record past DynamoDB's item limit lives in S3; the item keeps its key.
+    let mut large = contract::status("spill-1", "main", &transflow_host::assembly::now_rfc3339());
+    large.fields.insert("notes".into(), "x".repeat(600 * 1024));
+    deployment.backends.statuses.create(&large).await.unwrap();
+    let item = deployment
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name("tf-assemblies")
+        .key("assembly_id", aws_sdk_dynamodb::types::AttributeValue::S("spill-1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let spilled = item["status_ref"].as_s().unwrap();
+    assert!(spilled.starts_with("status/main/spill-1/") && !item.contains_key("status"), "{spilled}");
+    assert_eq!(deployment.backends.statuses.get("spill-1").await.unwrap().unwrap().value, large);
+}

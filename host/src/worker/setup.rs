@@ -1,0 +1,107 @@
+//! Building a [`Worker`] from the configuration, for any backends: the embedded stack, the
+//! Lambda function and the long-running SQS worker all start the same way.
+
+use super::{Backends, Notifier, Worker, WorkerSettings};
+use crate::config::Config;
+use crate::engine::{EngineSettings, TemplateEngine};
+use crate::limits::JobLimits;
+use crate::media::{MediaTools, ToolLimits};
+use crate::webhook::{WebhookPolicy, WebhookSecret, WebhookSender};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Starting a worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A backend could not be opened.
+    #[error(transparent)]
+    Backend(#[from] crate::backends::BackendError),
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// ffmpeg or ffprobe is missing.
+    #[error("{0}")]
+    Tools(String),
+    /// A secret file could not be read or written, or a configured secret is malformed.
+    #[error("{0}")]
+    Secret(String),
+}
+
+/// Where a worker keeps files on its own disk.
+#[derive(Debug, Clone)]
+pub struct WorkerDirs {
+    /// Job workspaces and staged files, deleted after each job.
+    pub work: PathBuf,
+    /// Compiled components by sha256, kept across jobs (and across restarts).
+    pub cache: PathBuf,
+}
+
+/// A worker on `backends` configured by `config`; `notify_secret` signs deliveries to the
+/// `notify_url` of assemblies (none: they are not sent).
+pub async fn worker(
+    config: &Config,
+    backends: Backends,
+    dirs: WorkerDirs,
+    notify_secret: Option<WebhookSecret>,
+) -> Result<Worker, SetupError> {
+    let limits = JobLimits {
+        step_timeout: Duration::from_secs(config.limits.step_timeout_secs),
+        ..JobLimits::default()
+    };
+    let max_instances = u32::try_from(config.worker.concurrency * 2).unwrap_or(u32::MAX).max(4);
+    let engine =
+        Arc::new(TemplateEngine::new(EngineSettings { cache_dir: dirs.cache, max_instances, limits })?);
+    let tools = Arc::new(
+        MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(SetupError::Tools)?,
+    );
+    let mut template_secrets = BTreeMap::new();
+    for (name, text) in &config.webhook.secrets {
+        let secret = text
+            .parse::<WebhookSecret>()
+            .map_err(|e| SetupError::Secret(format!("webhook.secrets.{name}: {e}")))?;
+        template_secrets.insert(name.clone(), secret);
+    }
+    let policy = WebhookPolicy {
+        allow_private: config.webhook.allow_private,
+        allow_loopback: config.webhook.allow_loopback,
+        timeout: Duration::from_secs(config.webhook.timeout_secs),
+        retry_window: Duration::from_secs(config.webhook.retry_window_secs),
+        max_attempts: config.webhook.max_attempts,
+        ..WebhookPolicy::default()
+    };
+    let sender = WebhookSender::new(policy).map_err(|e| SetupError::Secret(e.to_string()))?;
+    let notifier =
+        Notifier::new(sender, notify_secret, template_secrets, backends.statuses.clone(), engine.clone());
+    Ok(Worker {
+        settings: WorkerSettings {
+            lease_ttl: config.worker.lease(),
+            max_receive_count: backends.queue.max_receive_count(),
+            ..WorkerSettings::default()
+        },
+        backends,
+        engine,
+        tools,
+        work_dir: dirs.work,
+        worker_id: format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
+        notifier,
+    })
+}
+
+/// The configured `webhook.secret`, if any.
+pub fn configured_notify_secret(config: &Config) -> Result<Option<WebhookSecret>, SetupError> {
+    config
+        .webhook
+        .secret
+        .as_deref()
+        .map(|text| {
+            text.parse::<WebhookSecret>().map_err(|e| SetupError::Secret(format!("webhook.secret: {e}")))
+        })
+        .transpose()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "worker".into(), |h| h.trim().to_owned())
+}

@@ -1,0 +1,298 @@
+//! A project deployed with `transflow deploy` on its own moto server, and the moves of
+//! Lambda's event source mapping (receive a batch, invoke the handler, delete what succeeded)
+//! for tests and benchmarks to drive.
+
+use crate::moto::MotoServer;
+use crate::stack::announce;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use transflow_host::api::{ApiState, Auth, app};
+use transflow_host::assembly::AssemblyStatus;
+use transflow_host::backends::aws::AwsClients;
+use transflow_host::config::Config;
+use transflow_host::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
+use transflow_host::worker::setup::WorkerDirs;
+use transflow_host::worker::{Backends, Worker};
+
+/// The deployed project's config: a short function timeout (queue visibility 12 s), so tests
+/// see retries within seconds. It ends inside `[aws]`.
+pub const CONFIG: &str = r#"project = "tf"
+[auth]
+disabled = true
+[worker]
+lease_secs = 5
+[aws]
+image_uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tf-worker:test"
+timeout_secs = 2
+"#;
+
+/// A deployed project on its own moto server.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The emulator.
+    pub moto: MotoServer,
+    /// Config, CLI data, worker directories.
+    pub dir: tempfile::TempDir,
+    /// The config file.
+    pub config_path: PathBuf,
+    /// The config as the CLI reads it (with the emulator's endpoint).
+    pub config: Config,
+    /// Clients on the emulator.
+    pub clients: AwsClients,
+    /// The deployed backends.
+    pub backends: Backends,
+    /// The job queue.
+    pub queue_url: String,
+    cli_binary: PathBuf,
+}
+
+impl Deployment {
+    /// Starts moto and runs `transflow deploy` (the binary at `cli_binary`) against it with
+    /// [`CONFIG`] plus `more_aws_config` (keys of `[aws]`), then removes the event source
+    /// mapping: moto cannot run the image, so callers poll the queue the way the mapping would.
+    /// (moto still tries the deleted mapping once per new message, which fails and costs that
+    /// message one receive.)
+    pub async fn new(cli_binary: &str, more_aws_config: &str) -> Deployment {
+        let moto = MotoServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("transflow.toml");
+        std::fs::write(&config_path, format!("{CONFIG}{more_aws_config}")).unwrap();
+        let cli_binary = PathBuf::from(cli_binary);
+        let deployed = cli(&cli_binary, &moto, &config_path, dir.path(), &["deploy"]);
+        assert!(deployed.status.success(), "deploy failed:\n{}", String::from_utf8_lossy(&deployed.stderr));
+
+        let config = Config::load(&config_path, moto.env()).unwrap();
+        let clients = AwsClients::from_sdk(moto.sdk_config());
+        let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config());
+        let mappings = lambda.list_event_source_mappings().send().await.unwrap();
+        assert_eq!(mappings.event_source_mappings().len(), 1, "deploy maps the queue to the function");
+        for mapping in mappings.event_source_mappings() {
+            lambda.delete_event_source_mapping().uuid(mapping.uuid().unwrap()).send().await.unwrap();
+        }
+        let backends = clients.backends(&config, None).await.unwrap();
+        let queue_url =
+            clients.sqs.get_queue_url().queue_name("tf-jobs").send().await.unwrap().queue_url.unwrap();
+        let deployment =
+            Deployment { moto, dir, config_path, config, clients, backends, queue_url, cli_binary };
+        deployment.drain_test_events().await;
+        deployment
+    }
+
+    /// Runs the CLI against this deployment.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.cli_binary, &self.moto, &self.config_path, self.dir.path(), args)
+    }
+
+    /// S3 sends an `s3:TestEvent` when the notification is configured; it goes first.
+    async fn drain_test_events(&self) {
+        for message in self.receive(1, Duration::from_secs(1)).await {
+            assert!(message.body().unwrap_or_default().contains("s3:TestEvent"), "{message:?}");
+            self.delete(&message).await;
+        }
+    }
+
+    /// A worker on the deployed backends, with its own directories, named `name`.
+    pub async fn worker(&self, name: &str) -> Worker {
+        let dirs = WorkerDirs {
+            work: self.dir.path().join(name).join("work"),
+            cache: self.dir.path().join(name).join("cache"),
+        };
+        let mut worker =
+            transflow_host::worker::setup::worker(&self.config, self.backends.clone(), dirs, None)
+                .await
+                .expect("the worker starts");
+        worker.worker_id = name.into();
+        worker
+    }
+
+    /// Serves the API on the AWS backends; returns its base URL.
+    pub async fn serve_api(&self) -> String {
+        let state = ApiState {
+            backends: self.backends.clone(),
+            local_blobs: None,
+            auth: Auth::Disabled,
+            limits: self.config.limits.clone(),
+            branch: self.config.branch.clone(),
+            upload_url_ttl: Duration::from_secs(600),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app(Arc::new(state))).await });
+        base
+    }
+
+    /// Announces `file` for `template` and PUTs it to its pre-signed S3 URL; returns the
+    /// assembly id.
+    pub async fn upload(&self, api: &str, template: &str, file: &Path) -> String {
+        let client = reqwest::Client::new();
+        let body = json!({ "template_id": template, "files": [announce(file, "video/mp4")], "fields": {} });
+        let plan: Value = client
+            .post(format!("{api}/api/create-upload"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let target = &plan["uploads"][0];
+        assert!(target["url"].as_str().is_some_and(|url| url.starts_with(&self.moto.endpoint)), "{plan:#}");
+        let mut put = client.put(target["url"].as_str().unwrap());
+        for (name, value) in target["headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        let response = put.body(std::fs::read(file).unwrap()).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{:?}: {}",
+            response.status(),
+            response.text().await.unwrap()
+        );
+        plan["assembly_id"].as_str().unwrap().to_owned()
+    }
+
+    /// One `ReceiveMessage` of up to 10 messages.
+    pub async fn receive(&self, visibility_secs: i32, wait: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        self.clients
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(visibility_secs)
+            .wait_time_seconds(wait.as_secs() as i32)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// The next messages that mention `assembly_id` (bounded wait).
+    pub async fn receive_for(
+        &self,
+        assembly_id: &str,
+        visibility_secs: i32,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
+        for _ in 0..20 {
+            let messages = self.receive(visibility_secs, Duration::from_secs(1)).await;
+            if messages.iter().any(|m| m.body().unwrap_or_default().contains(assembly_id)) {
+                return messages;
+            }
+        }
+        panic!("no S3 event for {assembly_id} reached the queue");
+    }
+
+    /// Deletes a received message.
+    pub async fn delete(&self, message: &aws_sdk_sqs::types::Message) {
+        let receipt = message.receipt_handle().unwrap();
+        self.clients
+            .sqs
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// What Lambda's event source mapping does with a batch: invoke, then delete every
+    /// message the response does not list.
+    pub async fn deliver(
+        &self,
+        worker: &Worker,
+        messages: &[aws_sdk_sqs::types::Message],
+    ) -> SqsBatchResponse {
+        let response =
+            handle_batch(worker, sqs_event(messages), SystemTime::now() + Duration::from_secs(300)).await;
+        for message in messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(f.item_identifier.as_str()) == message.message_id());
+            if !failed {
+                self.delete(message).await;
+            }
+        }
+        response
+    }
+
+    /// The assembly's status from the table.
+    pub async fn status(&self, assembly_id: &str) -> AssemblyStatus {
+        self.backends.statuses.get(assembly_id).await.unwrap().expect("the assembly exists").value
+    }
+
+    /// Publishes a component with `transflow templates publish --aws`; returns its sha256.
+    pub fn publish(&self, wasm: &Path) -> String {
+        let published = self.cli(&["--aws", "templates", "publish", wasm.to_str().unwrap()]);
+        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        let stdout = String::from_utf8_lossy(&published.stdout).into_owned();
+        stdout.split_whitespace().last().expect("publish prints the version").to_owned()
+    }
+}
+
+fn cli(binary: &Path, moto: &MotoServer, config: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(dir.join("cli-data"))
+        .args(args)
+        .envs(moto.env())
+        .output()
+        .expect("the CLI runs")
+}
+
+/// The SQS event Lambda would build from these messages, as JSON.
+pub fn sqs_event_json(messages: &[aws_sdk_sqs::types::Message]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let count = m
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": { "ApproximateReceiveCount": count },
+                "eventSource": "aws:sqs",
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// The same event, parsed the way the handler's runtime parses it.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    serde_json::from_value(sqs_event_json(messages)).unwrap()
+}
+
+/// The same component with an extra custom section: another version (another sha256) of the
+/// same template, as a rebuild would make.
+pub fn another_version(wasm: &Path, note: &str) -> Vec<u8> {
+    let name = b"transflow-test";
+    let mut content = vec![name.len() as u8];
+    content.extend_from_slice(name);
+    content.extend_from_slice(note.as_bytes());
+    let mut bytes = std::fs::read(wasm).unwrap();
+    bytes.push(0);
+    let mut size = content.len();
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        bytes.push(if size == 0 { byte } else { byte | 0x80 });
+        if size == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(&content);
+    bytes
+}
