@@ -14,6 +14,7 @@ use transflow_host::LoadSource;
 use transflow_host::backends::TemplateRegistry;
 use transflow_tests::deployment::{Deployment, another_version};
 use transflow_tests::lambda_runtime_api::RuntimeApi;
+use transflow_tests::stack::publish_component;
 use transflow_tests::{media, variant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
@@ -50,18 +51,8 @@ async fn worker_start(deployment: &Deployment) {
         let mut runtime = RuntimeApi::start().await;
         runtime.invoke(test_event.clone(), Duration::from_secs(60)).await;
         let started = Instant::now();
-        let mut bootstrap = tokio::process::Command::new(BOOTSTRAP)
-            .envs(deployment.moto.env())
-            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "tf-worker")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("TRANSFLOW_CONFIG", &deployment.config_path)
-            .env("TRANSFLOW_DATA_DIR", deployment.dir.path().join("lambda"))
-            .env("TRANSFLOW_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .expect("bootstrap starts");
+        let mut bootstrap =
+            deployment.bootstrap(BOOTSTRAP, &runtime.address).env("TRANSFLOW_LOG", "warn").spawn().unwrap();
         runtime.answer(Duration::from_secs(60)).await.expect("bootstrap answers");
         starts.push(millis(started.elapsed()));
         bootstrap.kill().await.unwrap();
@@ -101,7 +92,8 @@ async fn hot_swap(deployment: &Deployment, component: &Path) {
     let api = deployment.serve_api().await;
     let worker = deployment.worker("bench-swap").await;
     // The operator checks each version in an engine of its own, as `transflow templates
-    // publish` does, so the worker still compiles it after the swap.
+    // publish` does, so the worker still compiles it after the swap. The check is part of
+    // the measured publish.
     let checker = deployment.worker("bench-operator").await;
     let operator = deployment.clients.templates(&deployment.config);
     let mut latencies = Vec::new();
@@ -109,17 +101,8 @@ async fn hot_swap(deployment: &Deployment, component: &Path) {
     let mut assemblies = 0;
     for swap in 0..SWAPS {
         let bytes = another_version(component, &format!("swap-{swap}-{:?}", SystemTime::now()));
-        let (template, _) = checker.engine.load(&bytes).await.unwrap();
-        let version = transflow_host::backends::TemplateVersion {
-            id: template.description.id.clone(),
-            sha256: template.version.clone(),
-            size: bytes.len() as u64,
-            language: "rust".into(),
-            published_at: transflow_host::assembly::now_rfc3339(),
-            description: template.description.clone(),
-        };
         let published = Instant::now();
-        operator.publish(&bytes, version.clone()).await.unwrap();
+        let version = publish_component(&checker.engine, operator.as_ref(), &bytes).await;
         loop {
             // Each upload is other bytes, so another assembly (ids are content-derived).
             let clip = variant(&media().clip, deployment.dir.path(), &format!("clip-{assemblies}"));

@@ -101,17 +101,7 @@ async fn the_bootstrap_binary_serves_a_batch_through_the_runtime_api() {
     let messages = deployment.receive_for(&id, 120).await;
 
     let mut runtime = RuntimeApi::start().await;
-    let mut bootstrap = tokio::process::Command::new(BOOTSTRAP)
-        .envs(deployment.moto.env())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "tf-worker")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("TRANSFLOW_CONFIG", &deployment.config_path)
-        .env("TRANSFLOW_DATA_DIR", deployment.dir.path().join("lambda"))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("bootstrap starts");
+    let mut bootstrap = deployment.bootstrap(BOOTSTRAP, &runtime.address).spawn().expect("bootstrap starts");
 
     let request = runtime.invoke(sqs_event_json(&messages), Duration::from_secs(300)).await;
     let (answered, answer) = runtime.answer(Duration::from_secs(240)).await.expect("bootstrap answers");

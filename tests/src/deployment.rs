@@ -94,6 +94,22 @@ impl Deployment {
         }
     }
 
+    /// The Lambda worker binary at `binary`, set up as Lambda starts it for this deployment,
+    /// against the Runtime API at `runtime_api`; killed when dropped.
+    pub fn bootstrap(&self, binary: &str, runtime_api: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .envs(self.moto.env())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "tf-worker")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("TRANSFLOW_CONFIG", &self.config_path)
+            .env("TRANSFLOW_DATA_DIR", self.dir.path().join("lambda"))
+            .kill_on_drop(true);
+        command
+    }
+
     /// A worker on the deployed backends, with its own directories, named `name`.
     pub async fn worker(&self, name: &str) -> Worker {
         let dirs = WorkerDirs {

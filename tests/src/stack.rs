@@ -38,18 +38,27 @@ pub async fn publish_templates(
     components: &[&str],
 ) {
     for component in components {
-        let bytes = std::fs::read(component).expect("component built");
-        let (template, _) = engine.load(&bytes).await.expect("template loads");
-        let version = TemplateVersion {
-            id: template.description.id.clone(),
-            sha256: template.version.clone(),
-            size: bytes.len() as u64,
-            language: "rust".into(),
-            published_at: transflow_host::assembly::now_rfc3339(),
-            description: template.description.clone(),
-        };
-        registry.publish(&bytes, version).await.expect("publish");
+        publish_component(engine, registry, &std::fs::read(component).expect("component built")).await;
     }
+}
+
+/// Publishes one component, checked in `engine`; returns its version.
+pub async fn publish_component(
+    engine: &TemplateEngine,
+    registry: &dyn TemplateRegistry,
+    bytes: &[u8],
+) -> TemplateVersion {
+    let (template, _) = engine.load(bytes).await.expect("template loads");
+    let version = TemplateVersion {
+        id: template.description.id.clone(),
+        sha256: template.version.clone(),
+        size: bytes.len() as u64,
+        language: "rust".into(),
+        published_at: transflow_host::assembly::now_rfc3339(),
+        description: template.description.clone(),
+    };
+    registry.publish(bytes, version.clone()).await.expect("publish");
+    version
 }
 
 impl TestStack {

@@ -232,10 +232,10 @@ impl TemplateRegistry for BlobTemplateRegistry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::backends::local::LocalBlobStore;
-    use crate::template::TemplateDescription;
+    use crate::template::{StepDescription, TemplateDescription};
 
     fn registry(ttl: Duration) -> (tempfile::TempDir, BlobTemplateRegistry) {
         let dir = tempfile::tempdir().unwrap();
@@ -243,7 +243,8 @@ mod tests {
         (dir, BlobTemplateRegistry::new(blobs, ttl))
     }
 
-    fn version_of(id: &str, bytes: &[u8], published_at: &str) -> TemplateVersion {
+    /// A version of a one-step template whose component is `bytes`.
+    pub(crate) fn version_of(id: &str, bytes: &[u8], published_at: &str) -> TemplateVersion {
         TemplateVersion {
             id: id.into(),
             sha256: hex::encode(Sha256::digest(bytes)),
@@ -252,8 +253,12 @@ mod tests {
             published_at: published_at.into(),
             description: TemplateDescription {
                 id: id.into(),
-                description: String::new(),
-                steps: Vec::new(),
+                description: "test".into(),
+                steps: vec![StepDescription {
+                    name: "s".into(),
+                    description: String::new(),
+                    uses: vec![":original".into()],
+                }],
                 fields: Vec::new(),
                 webhook: None,
             },

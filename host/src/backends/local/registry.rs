@@ -166,29 +166,7 @@ fn io_error(path: &Path, error: impl Into<Box<dyn std::error::Error + Send + Syn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::{StepDescription, TemplateDescription};
-    use sha2::{Digest, Sha256};
-
-    fn version_of(id: &str, bytes: &[u8], published_at: &str) -> TemplateVersion {
-        TemplateVersion {
-            id: id.into(),
-            sha256: hex::encode(Sha256::digest(bytes)),
-            size: bytes.len() as u64,
-            language: "rust".into(),
-            published_at: published_at.into(),
-            description: TemplateDescription {
-                id: id.into(),
-                description: "test".into(),
-                steps: vec![StepDescription {
-                    name: "s".into(),
-                    description: String::new(),
-                    uses: vec![":original".into()],
-                }],
-                fields: Vec::new(),
-                webhook: None,
-            },
-        }
-    }
+    use crate::backends::blob_registry::tests::version_of;
 
     #[tokio::test]
     async fn publish_moves_the_pointer_and_rollback_moves_it_back() {
