@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Whole-run overhead: `transflow run` wall time ÷ the same ffmpeg commands run directly, on a 10 s
-# 720p clip, for video-thumbnails and video-encode (defaults), then the engine figures and the
-# embedded stack figures (status API throughput, upload hashing).
+# 720p clip, for video-thumbnails and video-encode (defaults), then the engine figures, the
+# embedded stack figures (status API throughput, upload hashing) and the AWS worker figures
+# against moto (worker start, template ready, hot-swap latency).
 # Runs alternate and the median of RUNS is reported. PROFILE=debug skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,3 +51,4 @@ for template in video-thumbnails video-encode; do
 done
 
 cargo bench -p transflow-tests --bench engine --bench embedded
+cargo bench -p transflow-cli --bench aws

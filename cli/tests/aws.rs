@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use transflow_host::assembly::{AssemblyState, AssemblyStatus};
 use transflow_host::backends::aws::SqsJobQueue;
 use transflow_host::backends::{BlobSpec, JobQueue};
-use transflow_host::lambda::handle_batch;
+use transflow_host::lambda::{STOP_MARGIN, handle_batch};
 use transflow_host::worker::Processed;
 use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
@@ -115,6 +115,67 @@ async fn the_bootstrap_binary_serves_a_batch_through_the_runtime_api() {
     let (_, answer) = runtime.answer(Duration::from_secs(60)).await.expect("bootstrap answers");
     assert_eq!(answer, Answer::Response(json!({ "batchItemFailures": [] })));
     bootstrap.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_the_invocation_deadline_is_stopped_and_resumed_by_a_later_delivery() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_ENCODE));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-encode", &long_clip(deployment.dir.path())).await;
+    let messages = deployment.receive_for(&id, 300).await;
+    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+
+    // One second of work before the handler's stop margin: the encode is cut short.
+    let first = deployment.worker("w1").await;
+    let deadline = SystemTime::now() + STOP_MARGIN + Duration::from_secs(1);
+    let response = handle_batch(&first, sqs_event(&messages), deadline).await;
+    let retried: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let message_id = messages.iter().find(|m| m.body() == Some(body.as_str())).unwrap().message_id().unwrap();
+    assert_eq!(retried, [message_id], "the unfinished job is retried");
+    assert!(!deployment.status(&id).await.is_finished(), "stopped mid-job");
+
+    // The lease is left to expire rather than released: until then the assembly is claimed…
+    let second = deployment.worker("w2").await;
+    let claimed = second.process_message(&body, 2).await.unwrap();
+    assert_eq!(claimed, [Processed::InProgressElsewhere { assembly_id: id.clone() }]);
+    // …and after it (lease_secs = 5), a later delivery runs it from the start.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let resumed = second.process_message(&body, 3).await.unwrap();
+    assert!(matches!(&resumed[..], [Processed::Ran(status)] if completed(status)), "{resumed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_long_running_worker_serves_the_queue_until_sigterm() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    let api = deployment.serve_api().await;
+    let mut worker = tokio::process::Command::new(BINARY)
+        .arg("--config")
+        .arg(&deployment.config_path)
+        .arg("--data-dir")
+        .arg(deployment.dir.path().join("worker-data"))
+        .arg("worker")
+        .envs(deployment.moto.env())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("transflow worker starts");
+    let clip = variant(&media().clip, deployment.dir.path(), "long-running");
+    let id = deployment.upload(&api, "video-thumbnails", &clip).await;
+    let mut status = deployment.status(&id).await;
+    for _ in 0..1200 {
+        if status.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = deployment.status(&id).await;
+    }
+    assert!(completed(&status), "{status:#?}");
+
+    let pid = worker.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exited = tokio::time::timeout(Duration::from_secs(30), worker.wait()).await;
+    assert!(exited.expect("the worker stops within 30 s").unwrap().success(), "a graceful stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

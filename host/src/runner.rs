@@ -140,10 +140,10 @@ impl Runner {
         }
         status.current_step = None;
         finish_timing(&mut status);
-        if let Ok(workspace) = Arc::try_unwrap(workspace) {
-            if let Err(error) = workspace.remove() {
-                tracing::warn!(assembly_id = %status.assembly_id, %error, "could not remove the job workspace");
-            }
+        if let Ok(workspace) = Arc::try_unwrap(workspace)
+            && let Err(error) = workspace.remove()
+        {
+            tracing::warn!(assembly_id = %status.assembly_id, %error, "could not remove the job workspace");
         }
         on_update(&status);
         status

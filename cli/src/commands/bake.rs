@@ -148,7 +148,7 @@ fn component_artifact(messages: &str) -> Option<PathBuf> {
                 .find(|f| f.ends_with(".wasm"))
                 .map(PathBuf::from)
         })
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]
