@@ -66,10 +66,11 @@ pub async fn status_store(store: &dyn StatusStore, prefix: &str) {
 
     // A live lease is exclusive, its holder may take it again, and it leaves the version alone.
     let a1 = id("a1");
-    let lease = store.acquire_lease(&a1, "w1", LONG).await.unwrap().expect("the lease is free");
+    let lease =
+        store.acquire_lease(&a1, "w1", Duration::from_secs(10)).await.unwrap().expect("the lease is free");
     assert_eq!(lease.owner, "w1");
     assert_eq!(store.acquire_lease(&a1, "w2", LONG).await.unwrap(), None);
-    assert!(store.acquire_lease(&a1, "w1", LONG).await.unwrap().is_some());
+    assert!(store.acquire_lease(&a1, "w1", Duration::from_secs(10)).await.unwrap().is_some());
     assert_eq!(store.update(&record, 2).await.unwrap(), 3);
     let missing = store.acquire_lease(&id("nope"), "w1", LONG).await.unwrap_err();
     assert!(matches!(missing, BackendError::NotFound(_)), "{missing:?}");
