@@ -194,8 +194,6 @@ async fn a_poison_message_is_given_up_and_lands_in_the_dead_letter_queue() {
     let max = deployment.backends.queue.max_receive_count();
     assert!(max >= 5, "deploy sets maxReceiveCount ≥ 5, got {max}");
 
-    // moto makes one receive of its own per message (it keeps trying to invoke the deleted
-    // mapping's function), so the receive counts SQS reports are what is checked.
     let mut last_count = 0;
     let mut dead = Vec::new();
     for _ in 0..60 {
@@ -334,8 +332,8 @@ async fn the_aws_backends_keep_the_backend_contract() {
     let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
     contract::status_store(deployment.backends.statuses.as_ref(), "c-").await;
     contract::blob_store(deployment.backends.blobs.as_ref(), "c/").await;
-    // A queue of its own, with the deployed dead-letter queue: moto hooks the deployed queue
-    // to the function even after the mapping is deleted, and fails `SendMessage` on it.
+    // An empty queue of its own, opened by URL: its dead-letter queue and maximum receive
+    // count come from its redrive policy.
     let sqs = &deployment.clients.sqs;
     let dead_letter_arn = sqs
         .get_queue_attributes()

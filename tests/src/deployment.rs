@@ -53,8 +53,6 @@ impl Deployment {
     /// Starts moto and runs `transflow deploy` (the binary at `cli_binary`) against it with
     /// [`CONFIG`] plus `more_aws_config` (keys of `[aws]`), then removes the event source
     /// mapping: moto cannot run the image, so callers poll the queue the way the mapping would.
-    /// (moto still tries the deleted mapping once per new message, which fails and costs that
-    /// message one receive.)
     pub async fn new(cli_binary: &str, more_aws_config: &str) -> Deployment {
         let moto = MotoServer::start();
         let dir = tempfile::tempdir().unwrap();
@@ -70,7 +68,11 @@ impl Deployment {
         let mappings = lambda.list_event_source_mappings().send().await.unwrap();
         assert_eq!(mappings.event_source_mappings().len(), 1, "deploy maps the queue to the function");
         for mapping in mappings.event_source_mappings() {
-            lambda.delete_event_source_mapping().uuid(mapping.uuid().unwrap()).send().await.unwrap();
+            // Disabled first: moto keeps a deleted mapping hooked to the queue, and would try
+            // (and fail) to invoke the function with every new message.
+            let uuid = mapping.uuid().unwrap();
+            lambda.update_event_source_mapping().uuid(uuid).enabled(false).send().await.unwrap();
+            lambda.delete_event_source_mapping().uuid(uuid).send().await.unwrap();
         }
         let backends = clients.backends(&config, None).await.unwrap();
         let queue_url =
