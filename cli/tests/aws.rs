@@ -359,36 +359,27 @@ async fn the_aws_backends_keep_the_backend_contract() {
     assert_eq!(queue.max_receive_count(), 7, "read from the redrive policy");
     contract::job_queue(&queue).await;
 
-    // The large record went to S3, and the item points at it.
-    let item = deployment
-        .clients
-        .dynamodb
-        .get_item()
-        .table_name("tf-assemblies")
-        .key("assembly_id", aws_sdk_dynamodb::types::AttributeValue::S("c-large".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    // The contract's large record shrank back: its item holds the document again.
+    let item = raw_item(&deployment, "c-large").await;
     assert!(item.contains_key("status") && !item.contains_key("status_ref"), "shrunk back inline");
 
     // A record past DynamoDB's item limit lives in S3; the item keeps its key.
     let mut large = contract::status("spill-1", "main", &transflow_host::assembly::now_rfc3339());
     large.fields.insert("notes".into(), "x".repeat(600 * 1024));
     deployment.backends.statuses.create(&large).await.unwrap();
-    let item = deployment
-        .clients
-        .dynamodb
-        .get_item()
-        .table_name("tf-assemblies")
-        .key("assembly_id", aws_sdk_dynamodb::types::AttributeValue::S("spill-1".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = raw_item(&deployment, "spill-1").await;
     let spilled = item["status_ref"].as_s().unwrap();
     assert!(spilled.starts_with("status/main/spill-1/") && !item.contains_key("status"), "{spilled}");
     assert_eq!(deployment.backends.statuses.get("spill-1").await.unwrap().unwrap().value, large);
+}
+
+/// The status table's item for `assembly_id`, as DynamoDB stores it.
+async fn raw_item(
+    deployment: &Deployment,
+    assembly_id: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let key = aws_sdk_dynamodb::types::AttributeValue::S(assembly_id.into());
+    let got =
+        deployment.clients.dynamodb.get_item().table_name("tf-assemblies").key("assembly_id", key).send();
+    got.await.unwrap().item.expect("the item exists")
 }
