@@ -7,7 +7,8 @@
 
 use super::sdk_error;
 use crate::backends::{
-    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob, UploadTarget,
+    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob,
+    UploadTarget, rfc3339,
 };
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -337,10 +338,4 @@ fn metadata_of(spec: &BlobSpec) -> HashMap<String, String> {
 
 fn sorted(metadata: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
     metadata.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-pub(crate) fn rfc3339(time: SystemTime) -> String {
-    time::OffsetDateTime::from(time)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

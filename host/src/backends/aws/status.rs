@@ -15,7 +15,7 @@
 use super::sdk_error;
 use crate::assembly::AssemblyStatus;
 use crate::backends::{
-    BackendError, BackendResult, BlobSpec, BlobStore, Created, Lease, StatusStore, Versioned,
+    BackendError, BackendResult, BlobSpec, BlobStore, Created, Lease, StatusStore, Versioned, unix_seconds,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -372,10 +372,6 @@ fn string(item: &Item, name: &str) -> Option<String> {
 
 fn number(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|text| text.parse().ok())
-}
-
-fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn unix_millis(time: SystemTime) -> u64 {

@@ -11,7 +11,8 @@
 //! replaces anything. Keys are `/`-separated like S3 keys and checked so none can leave `root`.
 
 use crate::backends::{
-    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob, UploadTarget,
+    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob,
+    UploadTarget, rfc3339, unix_seconds,
 };
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -376,7 +377,12 @@ impl BlobStore for LocalBlobStore {
         if let Some(size) = spec.size {
             headers.insert("content-length".into(), size.to_string());
         }
-        Ok(UploadTarget { url, method: "PUT".into(), headers, expires_at: rfc3339(expires) })
+        Ok(UploadTarget {
+            url,
+            method: "PUT".into(),
+            headers,
+            expires_at: rfc3339(UNIX_EPOCH + Duration::from_secs(expires)),
+        })
     }
 
     async fn download_url(&self, key: &str, expires_in: Duration) -> BackendResult<String> {
@@ -432,17 +438,6 @@ async fn remove_empty_parents(tree: &Path, relative: &Path) {
 
 fn io_error(key: &str, error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> BackendError {
     BackendError::io(format!("blob `{key}`"), error)
-}
-
-fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn rfc3339(unix: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix as i64)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
