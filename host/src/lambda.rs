@@ -7,7 +7,7 @@
 //! their visibility timeout, counting another receive.
 
 use crate::worker::run_loop::log_processed;
-use crate::worker::{ProcessError, Worker};
+use crate::worker::{ProcessError, Processed, Worker};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
 
@@ -64,7 +64,8 @@ pub struct BatchItemFailure {
 
 /// Processes a batch in order until `deadline` (less [`STOP_MARGIN`]).
 ///
-/// A message is retried only when retrying can help: a backend failed, or time ran out. A job
+/// A message is retried only when retrying can help: a backend failed, time ran out, or
+/// another worker holds the assembly (and may have died holding it). A job
 /// still running at the deadline is dropped, which kills its ffmpeg; its lease is left to
 /// expire rather than released, so the assembly stays claimed while this sandbox is frozen and
 /// a later delivery resumes it from the start. Messages that are not upload events are
@@ -86,7 +87,7 @@ pub async fn handle_batch(worker: &Worker, event: SqsEvent, deadline: SystemTime
                 for item in &processed {
                     log_processed(item, &record.message_id);
                 }
-                false
+                !processed.iter().all(Processed::is_settled)
             }
             Some(Err(ProcessError::Event(error))) => {
                 tracing::error!(message_id = %record.message_id, %error, "not an upload event; dropped");

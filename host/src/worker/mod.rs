@@ -89,8 +89,9 @@ pub enum Processed {
         /// Assembly id.
         assembly_id: String,
     },
-    /// Another worker holds the assembly's lease and is running it; its own message stays
-    /// in flight until it finishes, and comes back if that worker dies.
+    /// Another worker holds the assembly's lease. The message is kept, not acknowledged: the
+    /// holder may have died with this very message in hand, and then only its redelivery,
+    /// after the lease has lapsed, finishes the assembly.
     InProgressElsewhere {
         /// Assembly id.
         assembly_id: String,
@@ -102,6 +103,13 @@ pub enum Processed {
     },
     /// The assembly ran; its final status (completed, or failed with an error code).
     Ran(Box<AssemblyStatus>),
+}
+
+impl Processed {
+    /// Whether the message is done with and may be acknowledged.
+    pub fn is_settled(&self) -> bool {
+        !matches!(self, Processed::InProgressElsewhere { .. })
+    }
 }
 
 /// A message that could not be processed now; the queue will deliver it again.

@@ -116,6 +116,10 @@ async fn handle_delivery(
             for item in &processed {
                 log_processed(item, &delivery.message_id);
             }
+            if !processed.iter().all(Processed::is_settled) {
+                // Seen again after its visibility timeout, by when a dead holder's lease lapsed.
+                return;
+            }
             if let Err(error) = queue.ack(&delivery.receipt).await {
                 tracing::warn!(%error, message_id = %delivery.message_id, "could not acknowledge; it will be redelivered");
             }
@@ -146,7 +150,11 @@ pub(crate) fn log_processed(processed: &Processed, message_id: &str) {
             tracing::info!(message_id, assembly_id, "waiting for more uploads")
         }
         Processed::InProgressElsewhere { assembly_id } => {
-            tracing::info!(message_id, assembly_id, "another worker is running the assembly")
+            tracing::info!(
+                message_id,
+                assembly_id,
+                "another worker holds the assembly; the message is kept for later"
+            )
         }
         Processed::AlreadyFinished { assembly_id } => {
             tracing::info!(message_id, assembly_id, "already finished")
