@@ -29,8 +29,12 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build every template crate for wasm32-wasip2, check it in the host and register it.
+    /// Build the templates (Rust crates and TypeScript packages), check each in the host and
+    /// register it.
     Bake(BakeArgs),
+    /// Create something new from a starting point that builds and runs as is.
+    #[command(subcommand)]
+    New(NewCommand),
     /// Run one assembly locally and print its final status JSON.
     Run(RunArgs),
     /// Serve the API, the upload page, the worker and webhooks on embedded defaults.
@@ -136,10 +140,45 @@ pub struct StatusArgs {
     pub assembly_id: String,
 }
 
+/// `transflow new …`.
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A template: one step making a JPEG poster frame of each video, ready to bake and run.
+    Template(NewTemplateArgs),
+}
+
+/// `transflow new template`.
+#[derive(Debug, Args)]
+pub struct NewTemplateArgs {
+    /// Template id and directory name: lower-case letters, digits and dashes.
+    pub name: String,
+    /// Language of the template.
+    #[arg(long, value_enum, default_value_t = TemplateLanguage::Rust)]
+    pub lang: TemplateLanguage,
+    /// Directory to create it in.
+    #[arg(long, default_value = "templates")]
+    pub dir: PathBuf,
+    /// The Transflow checkout whose SDKs the template uses [default: the nearest directory,
+    /// from the current one up, holding `template-sdk/` and `wit/`].
+    #[arg(long)]
+    pub transflow: Option<PathBuf>,
+}
+
+/// A language templates are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TemplateLanguage {
+    /// Rust with `transflow-sdk`, built by cargo.
+    Rust,
+    /// TypeScript with `@transflow/template-sdk`, built by componentize-js.
+    Typescript,
+}
+
 /// `transflow bake`.
 #[derive(Debug, Args)]
 pub struct BakeArgs {
-    /// Directory holding one template crate per sub-directory.
+    /// Only these templates (directory names) [default: all].
+    pub names: Vec<String>,
+    /// Directory holding one template (a crate or a package) per sub-directory.
     #[arg(long, default_value = "templates")]
     pub templates: PathBuf,
     /// Registry directory to publish into (`{id}/{sha256}.wasm`, `{sha256}.json`, `pointer.json`)

@@ -544,14 +544,18 @@ fn classify_trap(
     failure(ErrorCode::TemplateTrapped, format!("the template crashed: {detail}"))
 }
 
-/// The last meaningful line a crashing guest wrote: a Rust panic prints its message after the
-/// `panicked at` line and then a `note:` about backtraces, which says nothing about the cause.
+/// The last meaningful line a crashing guest wrote. A Rust panic prints its message after the
+/// `panicked at` line and then a `note:` about backtraces; a JavaScript one (StarlingMonkey)
+/// prints the exception, then `Stack:` with indented frames, then a line about `abort()`.
+/// None of those trailers says anything about the cause.
 fn last_stderr_message(stderr: &str) -> Option<String> {
+    const TRAILERS: [&str; 3] = ["note:", "Stack:", "Redirecting call to abort()"];
     stderr
         .lines()
         .rev()
+        .filter(|l| !l.starts_with([' ', '\t']))
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("note:") && !l.contains("panicked at"))
+        .find(|l| !l.is_empty() && !TRAILERS.iter().any(|t| l.starts_with(t)) && !l.contains("panicked at"))
         .map(str::to_owned)
 }
 
@@ -585,6 +589,15 @@ fn classify_step_error(error: StepError) -> StepFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crash_is_described_by_its_cause_not_its_trailers() {
+        let rust = "thread '<unnamed>' panicked at src/lib.rs:9:5:\nindex out of bounds\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(last_stderr_message(rust).as_deref(), Some("index out of bounds"));
+        let javascript = "TypeError: raw failure in only\nStack:\n  runStep@initializer.js:1496:17\n\nRedirecting call to abort() to mozalloc_abort\n";
+        assert_eq!(last_stderr_message(javascript).as_deref(), Some("TypeError: raw failure in only"));
+        assert_eq!(last_stderr_message("\n  \n"), None);
+    }
     use crate::bindings::transflow::template::types::{BadInput, RefusedArgument, ToolFailure};
 
     #[test]

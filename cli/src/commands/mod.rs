@@ -4,6 +4,7 @@ mod bake;
 mod cleanup;
 mod deploy;
 mod dev;
+mod new;
 mod run;
 mod serve;
 mod status;
@@ -27,6 +28,7 @@ pub async fn execute(cli: Cli) -> Result<ExitCode> {
     let paths = Layout::under(&config.data_dir);
     match cli.command {
         Command::Bake(args) => bake::bake(&paths, &config, args).await,
+        Command::New(command) => new::new(command),
         Command::Run(args) => run::run(&paths, args).await,
         Command::Dev(args) => dev::dev(&paths, config, args).await,
         Command::Status(args) => status::status(&paths, &config, cli.aws, args).await,

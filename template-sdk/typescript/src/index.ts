@@ -78,7 +78,7 @@ export function exportTemplate(template: Template): Pipeline {
       }
       if (returned instanceof Promise) {
         throw StepError.failed(
-          `step \`${step}\` returned a Promise: steps must be synchronous (host calls already wait), so drop \`async\``,
+          'runStep returned a Promise: steps must be synchronous (host calls already wait), so drop `async`',
         );
       }
     },

@@ -1,0 +1,171 @@
+//! `transflow bake`: build the templates under `templates/` (Rust crates with cargo, TypeScript
+//! and JavaScript packages with componentize-js), check each in the host, and publish it as the
+//! current version in the local template registry (and, with `--publish`, in the AWS one).
+
+mod cargo;
+mod node;
+
+use crate::cli::BakeArgs;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use transflow_host::backends::aws::AwsClients;
+use transflow_host::backends::local::DirTemplateRegistry;
+use transflow_host::backends::{TemplateRegistry, TemplateVersion};
+use transflow_host::config::Config;
+use transflow_host::embedded::Layout;
+use transflow_host::{JobLimits, TemplateEngine};
+
+/// A template's source directory and how it is built.
+#[derive(Debug)]
+struct TemplateSource {
+    dir: PathBuf,
+    kind: SourceKind,
+}
+
+/// What marks a template directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    /// A `Cargo.toml`: a Rust crate using `transflow-sdk`.
+    Cargo,
+    /// A `package.json`: a TypeScript or JavaScript package using `@transflow/template-sdk`.
+    Node,
+}
+
+impl TemplateSource {
+    fn label(&self) -> String {
+        self.dir
+            .file_name()
+            .map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// Builds the component; returns its path and the language to record with the version.
+    fn build(&self) -> Result<(PathBuf, &'static str)> {
+        match self.kind {
+            SourceKind::Cargo => Ok((cargo::build(&self.dir)?, "rust")),
+            SourceKind::Node => node::build(&self.dir),
+        }
+    }
+}
+
+/// Builds, checks and registers every template under `args.templates` (or only those named).
+pub async fn bake(paths: &Layout, config: &Config, args: BakeArgs) -> Result<ExitCode> {
+    let sources = selected(template_sources(&args.templates)?, &args.names, &args.templates)?;
+    if sources.iter().any(|s| s.kind == SourceKind::Cargo) {
+        cargo::check_target_installed()?;
+    }
+    let registry_dir = args.out.clone().unwrap_or_else(|| paths.templates.clone());
+    let mut registries: Vec<Arc<dyn TemplateRegistry>> =
+        vec![Arc::new(DirTemplateRegistry::new(&registry_dir))];
+    if args.publish {
+        registries.push(AwsClients::connect(&config.aws).await.templates(config));
+    }
+    let engine = super::engine(paths, JobLimits::default())?;
+    let total = sources.len();
+    for (index, source) in sources.iter().enumerate() {
+        let label = source.label();
+        eprintln!("[{}/{total}] building {label}", index + 1);
+        let (wasm, language) = source.build().with_context(|| format!("template `{label}` did not build"))?;
+        let bytes = fs_err::read(&wasm)?;
+        let version = checked_version(&engine, &bytes, language).await.with_context(|| {
+            format!("template `{label}` built, but the host rejects it ({})", wasm.display())
+        })?;
+        eprintln!(
+            "      {} v{} ({language}, {} KiB, steps: {})",
+            version.id,
+            &version.sha256[..12],
+            bytes.len() / 1024,
+            version.description.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" → ")
+        );
+        for registry in &registries {
+            registry.publish(&bytes, version.clone()).await?;
+        }
+    }
+    eprintln!("baked {total} template(s) into {}", registry_dir.display());
+    if args.publish {
+        eprintln!("published {total} template(s) to s3://{}/templates/", config.aws_names().templates_bucket);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a component in the host (which checks its world and its description) and returns
+/// the version to publish.
+pub(super) async fn checked_version(
+    engine: &TemplateEngine,
+    bytes: &[u8],
+    language: &str,
+) -> Result<TemplateVersion> {
+    let (template, _) = engine.load(bytes).await?;
+    Ok(TemplateVersion {
+        id: template.description.id.clone(),
+        sha256: template.version.clone(),
+        size: bytes.len() as u64,
+        language: language.into(),
+        published_at: transflow_host::assembly::now_rfc3339(),
+        description: template.description.clone(),
+    })
+}
+
+/// Sub-directories of `root` holding a `Cargo.toml` or a `package.json`, in name order.
+fn template_sources(root: &Path) -> Result<Vec<TemplateSource>> {
+    let entries = fs_err::read_dir(root)
+        .with_context(|| "cannot list templates\nhint: run from the project root or pass --templates DIR")?;
+    let mut sources: Vec<TemplateSource> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter_map(|dir| {
+            let kind = if dir.join("Cargo.toml").is_file() {
+                SourceKind::Cargo
+            } else if dir.join("package.json").is_file() {
+                SourceKind::Node
+            } else {
+                return None;
+            };
+            Some(TemplateSource { dir, kind })
+        })
+        .collect();
+    sources.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(sources)
+}
+
+/// The sources named in `names` (all when empty); a name that matches nothing is an error.
+fn selected(sources: Vec<TemplateSource>, names: &[String], root: &Path) -> Result<Vec<TemplateSource>> {
+    if sources.is_empty() {
+        bail!(
+            "no templates in {}\nhint: each template is a directory with a Cargo.toml or a package.json; create one with `transflow new template NAME` or pass --templates DIR",
+            root.display()
+        );
+    }
+    if let Some(missing) = names.iter().find(|name| !sources.iter().any(|s| &s.label() == *name)) {
+        let known: Vec<String> = sources.iter().map(TemplateSource::label).collect();
+        bail!("no template `{missing}` in {}; there are: {}", root.display(), known.join(", "));
+    }
+    Ok(sources.into_iter().filter(|s| names.is_empty() || names.contains(&s.label())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rust_and_node_templates_and_selects_by_name() {
+        let root = tempfile::tempdir().unwrap();
+        for (dir, marker) in [("b-rust", "Cargo.toml"), ("a-ts", "package.json"), ("notes", "README.md")] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+            std::fs::write(root.path().join(dir).join(marker), "").unwrap();
+        }
+        let found = template_sources(root.path()).unwrap();
+        let summary: Vec<(String, SourceKind)> = found.iter().map(|s| (s.label(), s.kind)).collect();
+        assert_eq!(
+            summary,
+            [("a-ts".to_owned(), SourceKind::Node), ("b-rust".to_owned(), SourceKind::Cargo)]
+        );
+
+        let only = selected(found, &["b-rust".into()], root.path()).unwrap();
+        assert_eq!(only.len(), 1);
+        let error =
+            selected(template_sources(root.path()).unwrap(), &["nope".into()], root.path()).unwrap_err();
+        assert!(error.to_string().contains("no template `nope`"), "{error}");
+        assert!(error.to_string().contains("a-ts, b-rust"), "{error}");
+    }
+}
