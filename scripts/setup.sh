@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Transflow needs, only when it is missing: ffmpeg/ffprobe, bubblewrap (the
 # optional ffmpeg sandbox), Chromium and its WebDriver (the page's browser test), moto (the AWS
-# emulator of the offline AWS tests, in its own virtualenv under .tools/moto) and the
-# wasm32-wasip2 Rust target. Safe to run any number of times.
+# emulator of the offline AWS tests, in its own virtualenv under .tools/moto), the
+# wasm32-wasip2 Rust target, and Node.js with the TypeScript template kit's toolchain
+# (componentize-js, jco, esbuild, TypeScript). Safe to run any number of times.
 set -euo pipefail
 
 need_apt=()
@@ -10,6 +11,7 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmp
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v node >/dev/null && command -v npm >/dev/null || need_apt+=(nodejs npm)
 moto_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/moto"
 moto_version="5.2.5"
 if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
@@ -38,4 +40,14 @@ if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '
     rm -rf "$moto_dir"
     python3 -m venv "$moto_dir"
     "$moto_dir/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+fi
+
+# Pinned by template-sdk/typescript/package-lock.json; reinstalled only when that file changes.
+# Install scripts stay off: every tool ships its native part as a platform package.
+sdk_ts="$(cd "$(dirname "$0")/.." && pwd)/template-sdk/typescript"
+lock_sum="$(sha256sum "$sdk_ts/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$sdk_ts/node_modules/.transflow-lock" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "setup: installing the TypeScript template toolchain into template-sdk/typescript/node_modules" >&2
+    (cd "$sdk_ts" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" >"$sdk_ts/node_modules/.transflow-lock"
 fi

@@ -7,9 +7,15 @@
 //
 // DIR holds the template's package.json (default: the current directory); its `main` names the
 // entry module (default `src/index.ts`). The component goes to FILE (default `DIR/dist/template.wasm`).
+//
+// componentize-js snapshots a live JavaScript heap, so two builds of one source differ byte for
+// byte. A fingerprint of everything that goes in (bundled source, WIT, toolchain) is kept beside
+// the component, and an unchanged template is not rebuilt: its version (the sha256 of the
+// component) stays the same, as a Rust template's does.
 import { componentize } from '@bytecodealliance/componentize-js';
 import * as esbuild from 'esbuild';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +35,12 @@ if (!existsSync(entry)) fail(`the entry module ${entry} does not exist\nhint: se
 const started = Date.now();
 if (/\.[cm]?tsx?$/.test(entry)) typeCheck(entry);
 const source = await bundle(entry);
+const fingerprint = fingerprintOf(source);
+const fingerprintPath = `${out}.inputs-sha256`;
+if (existsSync(out) && existsSync(fingerprintPath) && readFileSync(fingerprintPath, 'utf8') === fingerprint) {
+  console.error(`${out} is up to date`);
+  process.exit(0);
+}
 const scratch = mkdtempSync(join(tmpdir(), 'transflow-template-'));
 try {
   const sourcePath = join(scratch, 'template.js');
@@ -41,6 +53,7 @@ try {
   }).catch((error) => fail(`componentize-js failed: ${error.message ?? error}`));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, component);
+  writeFileSync(fingerprintPath, fingerprint);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.error(`built ${out} (${(component.length / 1048576).toFixed(1)} MiB in ${seconds} s)`);
 } finally {
@@ -124,6 +137,18 @@ async function bundle(entry) {
       fail(`bundling ${entry} failed`);
     });
   return result.outputFiles[0].text;
+}
+
+/** sha256 of the bundled source, the WIT files and the componentize-js version and options. */
+function fingerprintOf(source) {
+  const hash = createHash('sha256').update(source);
+  for (const file of readdirSync(wit).filter((f) => f.endsWith('.wit')).sort()) {
+    hash.update(`\0${file}\0`).update(readFileSync(join(wit, file)));
+  }
+  const componentizeJs = JSON.parse(
+    readFileSync(join(sdk, 'node_modules', '@bytecodealliance', 'componentize-js', 'package.json'), 'utf8'),
+  );
+  return hash.update(`\0${componentizeJs.version}\0${DISABLED_FEATURES.join(',')}`).digest('hex');
 }
 
 function fail(message) {

@@ -1,0 +1,208 @@
+//! TypeScript templates through the real CLI: the bindings check, `bake` with componentize-js,
+//! runs with real ffmpeg next to the Rust twin, failing steps, and `transflow new template`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use transflow_tests::{ffprobe, media, stream};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// Runs `transflow` from the repository root with its data under `data`.
+fn transflow(data: &Path, args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .current_dir(repo())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        // Standalone Rust templates share the workspace's build of their dependencies.
+        .env("CARGO_TARGET_DIR", repo().join("target"))
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn bake(data: &Path, args: &[&str]) -> String {
+    let output = transflow(data, &[&["bake"], args].concat());
+    assert!(output.status.success(), "bake failed:\n{}", stderr(&output));
+    stderr(&output)
+}
+
+/// Runs one assembly of `template` on the shared clip and returns its final status.
+fn run(data: &Path, template: &str, fields: &[&str]) -> (bool, Value) {
+    let clip = media().clip.to_str().unwrap();
+    let mut args = vec!["run", "--template", template];
+    for field in fields {
+        args.extend(["--field", field]);
+    }
+    args.push(clip);
+    let output = transflow(data, &args);
+    let status = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no status JSON ({e}):\n{}", stderr(&output)));
+    (output.status.success(), status)
+}
+
+/// `(name, width, height)` of every result of `step`, measured by ffprobe on the file itself.
+fn probed_results(status: &Value, step: &str) -> Vec<(String, u64, u64)> {
+    status["results"][step]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results for `{step}` in {status}"))
+        .iter()
+        .map(|result| {
+            let url = result["url"].as_str().unwrap();
+            let probe = ffprobe(Path::new(url.strip_prefix("file://").unwrap()));
+            let video = stream(&probe, "video");
+            let name = result["name"].as_str().unwrap().to_owned();
+            (name, video["width"].as_u64().unwrap(), video["height"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// The language recorded with the current version of `id` in the local registry.
+fn recorded_language(data: &Path, id: &str) -> String {
+    let output = transflow(data, &["templates", "list"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = listing.lines().find(|l| l.split_whitespace().next() == Some(id));
+    let line = line.unwrap_or_else(|| panic!("{id} not in\n{listing}"));
+    ["typescript", "javascript", "rust"]
+        .into_iter()
+        .find(|language| line.contains(language))
+        .unwrap_or_else(|| panic!("no language in `{line}`"))
+        .to_owned()
+}
+
+#[test]
+fn the_committed_bindings_match_the_wit_and_a_stale_copy_is_caught() {
+    let sdk = repo().join("template-sdk/typescript");
+    let check = Command::new("node").arg(sdk.join("bin/bindings.mjs")).arg("--check").output().unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+
+    // The same check on a copy whose WIT gained a line: the declarations no longer match.
+    let copy = tempfile::tempdir().unwrap();
+    let copied_sdk = copy.path().join("template-sdk/typescript");
+    std::fs::create_dir_all(copied_sdk.join("bin")).unwrap();
+    std::fs::copy(sdk.join("bin/bindings.mjs"), copied_sdk.join("bin/bindings.mjs")).unwrap();
+    std::os::unix::fs::symlink(sdk.join("node_modules"), copied_sdk.join("node_modules")).unwrap();
+    std::os::unix::fs::symlink(sdk.join("generated"), copied_sdk.join("generated")).unwrap();
+    std::fs::create_dir(copy.path().join("wit")).unwrap();
+    let wit = std::fs::read_to_string(repo().join("wit/transflow.wit")).unwrap();
+    let changed = wit.replacen("    progress: func(", "    /// Also a percentage.\n    progress: func(", 1);
+    assert_ne!(wit, changed);
+    std::fs::write(copy.path().join("wit/transflow.wit"), changed).unwrap();
+    let stale =
+        Command::new("node").arg(copied_sdk.join("bin/bindings.mjs")).arg("--check").output().unwrap();
+    assert!(!stale.status.success());
+    assert!(stderr(&stale).contains("transflow-template-status.d.ts"), "{}", stderr(&stale));
+}
+
+#[test]
+fn the_typescript_thumbnails_are_the_rust_thumbnails() {
+    let data = tempfile::tempdir().unwrap();
+    let baked = bake(data.path(), &["video-thumbnails", "video-thumbnails-ts"]);
+    assert!(baked.contains("video-thumbnails-ts v"), "{baked}");
+    assert_eq!(recorded_language(data.path(), "video-thumbnails-ts"), "typescript");
+    assert_eq!(recorded_language(data.path(), "video-thumbnails"), "rust");
+
+    for fields in [&[][..], &["count=5", "width=240"][..]] {
+        let (rust_ok, rust) = run(data.path(), "video-thumbnails", fields);
+        let (ts_ok, typescript) = run(data.path(), "video-thumbnails-ts", fields);
+        assert!(rust_ok && ts_ok, "{rust}\n{typescript}");
+        assert_eq!(typescript["ok"], "ASSEMBLY_COMPLETED");
+        let expected = probed_results(&rust, "thumbnails");
+        assert_eq!(probed_results(&typescript, "thumbnails"), expected, "fields {fields:?}");
+        let count = if fields.is_empty() { 8 } else { 5 };
+        assert_eq!(expected.len(), count);
+    }
+
+    // A second bake of an unchanged template keeps its version.
+    let version =
+        |output: &str| output.lines().find(|l| l.contains("video-thumbnails-ts v")).unwrap().to_owned();
+    let again = bake(data.path(), &["video-thumbnails-ts"]);
+    assert!(again.contains("is up to date"), "{again}");
+    assert_eq!(version(&again), version(&baked));
+}
+
+#[test]
+fn a_failing_typescript_step_gives_a_status_naming_the_step() {
+    let data = tempfile::tempdir().unwrap();
+    bake(data.path(), &["--templates", "tests/components/typescript"]);
+    assert_eq!(recorded_language(data.path(), "raw-throw"), "javascript");
+
+    let cases = [
+        ("fail=throw", "STEP_FAILED", "step `explode`: the frame counter went wrong at 1"),
+        ("fail=value", "STEP_FAILED", "step `explode`: a plain string"),
+        ("fail=async", "STEP_FAILED", "step `explode`: runStep returned a Promise"),
+        ("fail=host", "ARGUMENT_REFUSED", "step `explode`: ffmpeg argument `/etc/passwd` was refused"),
+        ("fail=nope", "INVALID_FIELD", "step `explode`: field `fail` is `nope`; expected one of throw"),
+    ];
+    for (field, code, message) in cases {
+        let (ok, status) = run(data.path(), "step-errors", &[field]);
+        assert!(!ok, "{status}");
+        assert_eq!(status["error"], code, "{field}: {status}");
+        let text = status["message"].as_str().unwrap();
+        assert!(text.starts_with(message), "{field}: `{text}` should start with `{message}`");
+        // The step before the failing one finished and kept its result.
+        assert_eq!(probed_results(&status, "poster").len(), 1);
+    }
+
+    // Without the SDK's helpers a thrown Error crashes the component; the status still names
+    // the step and quotes the exception.
+    let (ok, status) = run(data.path(), "raw-throw", &[]);
+    assert!(!ok);
+    assert_eq!(status["error"], "TEMPLATE_TRAPPED", "{status}");
+    let text = status["message"].as_str().unwrap();
+    assert!(text.starts_with("step `only`: the template crashed:"), "{text}");
+    assert!(text.contains("TypeError: raw failure in only"), "{text}");
+}
+
+#[test]
+fn new_templates_bake_and_run_as_they_are() {
+    let work = tempfile::tempdir().unwrap();
+    let templates = work.path().join("templates");
+    let templates_arg = templates.to_str().unwrap();
+    let data = work.path().join("data");
+    let checkout = repo();
+    for (name, language) in [("poster-rs", "rust"), ("poster-ts", "typescript")] {
+        let output = transflow(
+            &data,
+            &["new", "template", name, "--lang", language, "--dir", templates_arg, "--transflow"]
+                .into_iter()
+                .chain([checkout.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let again = transflow(&data, &["new", "template", "poster-ts", "--dir", templates_arg]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+
+    bake(&data, &["--templates", templates_arg]);
+    for name in ["poster-rs", "poster-ts"] {
+        let (ok, status) = run(&data, name, &["width=320"]);
+        assert!(ok, "{status}");
+        assert_eq!(probed_results(&status, "poster"), [("clip.jpg".to_owned(), 320, 180)], "{name}");
+    }
+    assert_eq!(recorded_language(&data, "poster-ts"), "typescript");
+
+    // A type error stops the bake before anything is published.
+    let entry = templates.join("poster-ts/src/index.ts");
+    let source = std::fs::read_to_string(&entry).unwrap();
+    std::fs::write(&entry, source.replace("ctx.fieldIn('width', 640,", "ctx.fieldIn('width', '640',"))
+        .unwrap();
+    let broken = transflow(&data, &["bake", "--templates", templates_arg, "poster-ts"]);
+    assert!(!broken.status.success());
+    let message = stderr(&broken);
+    assert!(
+        message.contains("TS2345") && message.contains("template `poster-ts` did not build"),
+        "{message}"
+    );
+}
