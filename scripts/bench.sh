@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-run overhead: `transflow run` wall time ÷ the same ffmpeg commands run directly, on a 10 s
-# 720p clip, for video-thumbnails and video-encode (defaults), then the engine figures, the
+# 720p clip, for video-thumbnails, its TypeScript twin video-thumbnails-ts (and the ratio between
+# the two) and video-encode (defaults), then the engine figures (Rust and TypeScript), the
 # embedded stack figures (status API throughput, upload hashing) and the AWS worker figures
 # against moto (worker start, template ready, hot-swap latency).
 # Runs alternate and the median of RUNS is reported. PROFILE=debug skips the release build.
@@ -37,9 +38,11 @@ raw_encode() {
         -pix_fmt yuv420p -map 0:a:0 -c:a aac -b:a 128k -movflags +faststart "$raw/clip.mp4"
 }
 
-for template in video-thumbnails video-encode; do
+declare -A median_of
+for template in video-thumbnails video-thumbnails-ts video-encode; do
     direct=() wrapped=()
     fn="raw_${template#video-}"
+    fn="${fn%-ts}"
     for _ in $(seq "$runs"); do
         direct+=("$(seconds "$fn")")
         rm -rf "$TRANSFLOW_DATA_DIR/outputs"
@@ -47,8 +50,11 @@ for template in video-thumbnails video-encode; do
     done
     d=$(printf '%s\n' "${direct[@]}" | median)
     w=$(printf '%s\n' "${wrapped[@]}" | median)
-    printf '%-17s ffmpeg %.3f s   transflow run %.3f s   ratio %.3f\n' "$template" "$d" "$w" "$(echo "$w / $d" | bc -l)"
+    median_of[$template]=$w
+    printf '%-19s ffmpeg %.3f s   transflow run %.3f s   ratio %.3f\n' "$template" "$d" "$w" "$(echo "$w / $d" | bc -l)"
 done
+printf 'video-thumbnails-ts ÷ video-thumbnails: %.3f\n' \
+    "$(echo "${median_of[video-thumbnails-ts]} / ${median_of[video-thumbnails]}" | bc -l)"
 
 cargo bench -p transflow-tests --bench engine --bench embedded
 cargo bench -p transflow-cli --bench aws

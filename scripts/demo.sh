@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: bake the built-in templates, generate a 10 s 720p test clip with ffmpeg, and run
-# `video-encode` and `video-thumbnails` on it with embedded defaults, printing each status JSON.
+# The main job: bake the built-in templates (Rust and TypeScript), generate a 10 s 720p test clip
+# with ffmpeg, and run `video-encode`, `video-thumbnails` and its TypeScript twin
+# `video-thumbnails-ts` on it with embedded defaults, printing each status JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,3 +24,5 @@ echo "== video-encode" >&2
 $transflow run --template video-encode --field height=480 "$clip"
 echo "== video-thumbnails" >&2
 $transflow run --template video-thumbnails --field count=6 --field width=320 "$clip"
+echo "== video-thumbnails-ts (the same template in TypeScript)" >&2
+$transflow run --template video-thumbnails-ts --field count=6 --field width=320 "$clip"

@@ -2,8 +2,9 @@
 # Installs what Transflow needs, only when it is missing: ffmpeg/ffprobe, bubblewrap (the
 # optional ffmpeg sandbox), Chromium and its WebDriver (the page's browser test), moto (the AWS
 # emulator of the offline AWS tests, in its own virtualenv under .tools/moto), the
-# wasm32-wasip2 Rust target, and Node.js with the TypeScript template kit's toolchain
-# (componentize-js, jco, esbuild, TypeScript). Safe to run any number of times.
+# wasm32-wasip2 Rust target, Node.js with the TypeScript template kit's toolchain
+# (componentize-js, jco, esbuild, TypeScript), and componentize-py for Python templates (in
+# .tools/componentize-py). Safe to run any number of times.
 set -euo pipefail
 
 need_apt=()
@@ -14,7 +15,10 @@ command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v node >/dev/null && command -v npm >/dev/null || need_apt+=(nodejs npm)
 moto_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/moto"
 moto_version="5.2.5"
-if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+componentize_py_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/componentize-py"
+componentize_py_version="0.25.1"
+if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null ||
+    [ "$("$componentize_py_dir/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
     command -v python3 >/dev/null || need_apt+=(python3)
     python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 fi
@@ -40,6 +44,12 @@ if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '
     rm -rf "$moto_dir"
     python3 -m venv "$moto_dir"
     "$moto_dir/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+fi
+if [ "$("$componentize_py_dir/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
+    echo "setup: installing componentize-py==$componentize_py_version into $componentize_py_dir" >&2
+    rm -rf "$componentize_py_dir"
+    python3 -m venv "$componentize_py_dir"
+    "$componentize_py_dir/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_py_version"
 fi
 
 # Pinned by template-sdk/typescript/package-lock.json; reinstalled only when that file changes.

@@ -171,6 +171,8 @@ pub enum TemplateLanguage {
     Rust,
     /// TypeScript with `@transflow/template-sdk`, built by componentize-js.
     Typescript,
+    /// Python with `transflow_sdk`, built by componentize-py.
+    Python,
 }
 
 /// `transflow bake`.

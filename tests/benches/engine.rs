@@ -1,8 +1,11 @@
 //! Engine figures for BENCHMARKS.md: first compile of each built-in template, load of a cached
-//! precompiled template, and warm instantiation from the in-memory `InstancePre`.
+//! precompiled template, and warm instantiation from the in-memory `InstancePre`, for
+//! `video-thumbnails` and its TypeScript twin `video-thumbnails-ts` side by side.
 //!
-//! `cargo bench -p transflow-tests --bench engine`. Prints medians; asserts nothing.
+//! `cargo bench -p transflow-tests --bench engine`. Prints medians; asserts nothing. The
+//! TypeScript component is built with the SDK's `transflow-template-build` when it is missing.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use test_components as components;
 use transflow_host::job::JobState;
@@ -45,25 +48,50 @@ async fn main() {
         );
     }
 
-    let bytes = std::fs::read(components::VIDEO_THUMBNAILS).expect("component built");
+    let typescript = typescript_thumbnails();
+    let started = Instant::now();
+    engine.load(&typescript).await.expect("loads");
+    println!(
+        "  {:<17} {:>5} KiB  {:>8.1} ms",
+        "video-thumbnails-ts",
+        typescript.len() / 1024,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+
+    let rust = std::fs::read(components::VIDEO_THUMBNAILS).expect("component built");
+    for (name, bytes) in [("video-thumbnails", &rust), ("video-thumbnails-ts", &typescript)] {
+        println!("{name}:");
+        println!(
+            "  cached precompiled load, median of 20: {:.3} ms",
+            cached_load(&engine, bytes).await * 1e3
+        );
+        println!(
+            "  warm instantiation (InstancePre), median of 500: {:.1} µs",
+            warm_instantiation(&engine, bytes).await * 1e6
+        );
+    }
+}
+
+/// Seconds to load `bytes` from the on-disk cache after forgetting it in memory.
+async fn cached_load(engine: &TemplateEngine, bytes: &[u8]) -> f64 {
     let mut loads = Vec::new();
-    for _ in 0..50 {
-        let (template, _) = engine.load(&bytes).await.expect("loads");
+    for _ in 0..20 {
+        let (template, _) = engine.load(bytes).await.expect("loads");
         engine.forget(&template.version);
         let started = Instant::now();
-        let (_, source) = engine.load(&bytes).await.expect("loads");
+        let (_, source) = engine.load(bytes).await.expect("loads");
         loads.push(started.elapsed());
         assert_eq!(source, LoadSource::DiskCache);
     }
-    println!(
-        "cached precompiled load (video-thumbnails), median of 50: {:.3} ms",
-        median(loads).as_secs_f64() * 1e3
-    );
+    median(loads).as_secs_f64()
+}
 
-    let (template, _) = engine.load(&bytes).await.expect("loads");
+/// Seconds to instantiate a loaded template into a fresh store.
+async fn warm_instantiation(engine: &TemplateEngine, bytes: &[u8]) -> f64 {
+    let (template, _) = engine.load(bytes).await.expect("loads");
     let limits = JobLimits::default();
     let mut instantiations = Vec::new();
-    for _ in 0..2000 {
+    for _ in 0..500 {
         let deadline = Instant::now() + Duration::from_secs(60);
         let started = Instant::now();
         let instance = engine
@@ -73,8 +101,19 @@ async fn main() {
         instantiations.push(started.elapsed());
         drop(instance);
     }
-    println!(
-        "warm instantiation (InstancePre), median of 2000: {:.1} µs",
-        median(instantiations).as_secs_f64() * 1e6
-    );
+    median(instantiations).as_secs_f64()
+}
+
+/// The `video-thumbnails-ts` component, built by the TypeScript SDK if it is not there yet.
+fn typescript_thumbnails() -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repository");
+    let template = root.join("templates/video-thumbnails-ts");
+    let wasm: PathBuf = template.join("dist/template.wasm");
+    let status = std::process::Command::new("node")
+        .arg(root.join("template-sdk/typescript/bin/build.mjs"))
+        .arg(&template)
+        .status()
+        .expect("node runs the TypeScript SDK's build");
+    assert!(status.success(), "building video-thumbnails-ts failed");
+    std::fs::read(wasm).expect("video-thumbnails-ts built")
 }

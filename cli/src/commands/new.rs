@@ -1,4 +1,4 @@
-//! `transflow new template`: a template that bakes and runs as is, in Rust or TypeScript.
+//! `transflow new template`: a template that bakes and runs as is, in Rust, TypeScript or Python.
 //!
 //! The files come from `cli/scaffold/`; `{{…}}` placeholders are filled in with the name and
 //! with relative paths to the SDKs of the Transflow checkout, so the template builds wherever
@@ -25,6 +25,12 @@ const TYPESCRIPT: Scaffold = &[
     (".gitignore", include_str!("../../scaffold/typescript/gitignore")),
 ];
 
+const PYTHON: Scaffold = &[
+    ("pyproject.toml", include_str!("../../scaffold/python/pyproject.toml")),
+    ("app.py", include_str!("../../scaffold/python/app.py")),
+    (".gitignore", include_str!("../../scaffold/python/gitignore")),
+];
+
 /// Runs a `transflow new` command.
 pub fn new(command: NewCommand) -> Result<ExitCode> {
     match command {
@@ -47,6 +53,7 @@ fn new_template(args: NewTemplateArgs) -> Result<ExitCode> {
     let (scaffold, language) = match args.lang {
         TemplateLanguage::Rust => (RUST, "rust"),
         TemplateLanguage::Typescript => (TYPESCRIPT, "typescript"),
+        TemplateLanguage::Python => (PYTHON, "python"),
     };
     // Paths are written relative to the template, so the pair can move together.
     let template_dir = parent.join(&args.name);
@@ -55,6 +62,7 @@ fn new_template(args: NewTemplateArgs) -> Result<ExitCode> {
         ("{{type_name}}", type_name(&args.name)),
         ("{{rust_sdk}}", relative(&template_dir, &checkout.join("template-sdk"))),
         ("{{typescript_sdk}}", relative(&template_dir, &checkout.join("template-sdk/typescript"))),
+        ("{{python_sdk}}", relative(&template_dir, &checkout.join("template-sdk/python"))),
     ];
     for (path, contents) in scaffold {
         let file = template_dir.join(path);

@@ -121,6 +121,9 @@ async function bundle(entry) {
   const result = await esbuild
     .build({
       entryPoints: [entry],
+      // Paths in the bundle's comments are relative to this, so the fingerprint is the same
+      // from whichever directory the build runs.
+      absWorkingDir: dirname(entry),
       bundle: true,
       write: false,
       format: 'esm',

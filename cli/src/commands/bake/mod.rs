@@ -1,9 +1,11 @@
 //! `transflow bake`: build the templates under `templates/` (Rust crates with cargo, TypeScript
-//! and JavaScript packages with componentize-js), check each in the host, and publish it as the
-//! current version in the local template registry (and, with `--publish`, in the AWS one).
+//! and JavaScript packages with componentize-js, Python projects with componentize-py), check
+//! each in the host, and publish it as the current version in the local template registry (and,
+//! with `--publish`, in the AWS one).
 
 mod cargo;
 mod node;
+mod python;
 
 use crate::cli::BakeArgs;
 use anyhow::{Context, Result, bail};
@@ -31,6 +33,8 @@ enum SourceKind {
     Cargo,
     /// A `package.json`: a TypeScript or JavaScript package using `@transflow/template-sdk`.
     Node,
+    /// A `pyproject.toml` with a `[tool.transflow]` table: Python using `transflow_sdk`.
+    Python,
 }
 
 impl TemplateSource {
@@ -45,6 +49,7 @@ impl TemplateSource {
         match self.kind {
             SourceKind::Cargo => Ok((cargo::build(&self.dir)?, "rust")),
             SourceKind::Node => node::build(&self.dir),
+            SourceKind::Python => Ok((python::build(&self.dir)?, "python")),
         }
     }
 }
@@ -107,7 +112,7 @@ pub(super) async fn checked_version(
     })
 }
 
-/// Sub-directories of `root` holding a `Cargo.toml` or a `package.json`, in name order.
+/// Sub-directories of `root` that are templates, in name order.
 fn template_sources(root: &Path) -> Result<Vec<TemplateSource>> {
     let entries = fs_err::read_dir(root)
         .with_context(|| "cannot list templates\nhint: run from the project root or pass --templates DIR")?;
@@ -118,6 +123,8 @@ fn template_sources(root: &Path) -> Result<Vec<TemplateSource>> {
                 SourceKind::Cargo
             } else if dir.join("package.json").is_file() {
                 SourceKind::Node
+            } else if python::is_template(&dir) {
+                SourceKind::Python
             } else {
                 return None;
             };
@@ -132,7 +139,7 @@ fn template_sources(root: &Path) -> Result<Vec<TemplateSource>> {
 fn selected(sources: Vec<TemplateSource>, names: &[String], root: &Path) -> Result<Vec<TemplateSource>> {
     if sources.is_empty() {
         bail!(
-            "no templates in {}\nhint: each template is a directory with a Cargo.toml or a package.json; create one with `transflow new template NAME` or pass --templates DIR",
+            "no templates in {}\nhint: each template is a directory with a Cargo.toml, a package.json or a pyproject.toml with [tool.transflow]; create one with `transflow new template NAME` or pass --templates DIR",
             root.display()
         );
     }
@@ -148,24 +155,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_rust_and_node_templates_and_selects_by_name() {
+    fn finds_templates_of_every_language_and_selects_by_name() {
         let root = tempfile::tempdir().unwrap();
-        for (dir, marker) in [("b-rust", "Cargo.toml"), ("a-ts", "package.json"), ("notes", "README.md")] {
+        let files = [
+            ("b-rust", "Cargo.toml", ""),
+            ("a-ts", "package.json", ""),
+            ("c-py", "pyproject.toml", "[tool.transflow]\nsdk = \"sdk\"\n"),
+            ("d-tool", "pyproject.toml", "[project]\nname = \"d\"\n"),
+            ("notes", "README.md", ""),
+        ];
+        for (dir, marker, contents) in files {
             std::fs::create_dir(root.path().join(dir)).unwrap();
-            std::fs::write(root.path().join(dir).join(marker), "").unwrap();
+            std::fs::write(root.path().join(dir).join(marker), contents).unwrap();
         }
         let found = template_sources(root.path()).unwrap();
         let summary: Vec<(String, SourceKind)> = found.iter().map(|s| (s.label(), s.kind)).collect();
-        assert_eq!(
-            summary,
-            [("a-ts".to_owned(), SourceKind::Node), ("b-rust".to_owned(), SourceKind::Cargo)]
-        );
+        let expected =
+            [("a-ts", SourceKind::Node), ("b-rust", SourceKind::Cargo), ("c-py", SourceKind::Python)];
+        assert_eq!(summary, expected.map(|(label, kind)| (label.to_owned(), kind)));
 
         let only = selected(found, &["b-rust".into()], root.path()).unwrap();
         assert_eq!(only.len(), 1);
         let error =
             selected(template_sources(root.path()).unwrap(), &["nope".into()], root.path()).unwrap_err();
         assert!(error.to_string().contains("no template `nope`"), "{error}");
-        assert!(error.to_string().contains("a-ts, b-rust"), "{error}");
+        assert!(error.to_string().contains("a-ts, b-rust, c-py"), "{error}");
     }
 }

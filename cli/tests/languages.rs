@@ -1,5 +1,6 @@
-//! TypeScript templates through the real CLI: the bindings check, `bake` with componentize-js,
-//! runs with real ffmpeg next to the Rust twin, failing steps, and `transflow new template`.
+//! Templates in other languages through the real CLI: the TypeScript bindings check, `bake` with
+//! componentize-js, runs with real ffmpeg next to the Rust twin, failing steps, and
+//! `transflow new template` in Rust, TypeScript and Python (componentize-py).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,7 @@ fn recorded_language(data: &Path, id: &str) -> String {
     let listing = String::from_utf8_lossy(&output.stdout).into_owned();
     let line = listing.lines().find(|l| l.split_whitespace().next() == Some(id));
     let line = line.unwrap_or_else(|| panic!("{id} not in\n{listing}"));
-    ["typescript", "javascript", "rust"]
+    ["typescript", "javascript", "python", "rust"]
         .into_iter()
         .find(|language| line.contains(language))
         .unwrap_or_else(|| panic!("no language in `{line}`"))
@@ -171,7 +172,7 @@ fn new_templates_bake_and_run_as_they_are() {
     let templates_arg = templates.to_str().unwrap();
     let data = work.path().join("data");
     let checkout = repo();
-    for (name, language) in [("poster-rs", "rust"), ("poster-ts", "typescript")] {
+    for (name, language) in [("poster-rs", "rust"), ("poster-ts", "typescript"), ("poster-py", "python")] {
         let output = transflow(
             &data,
             &["new", "template", name, "--lang", language, "--dir", templates_arg, "--transflow"]
@@ -186,12 +187,24 @@ fn new_templates_bake_and_run_as_they_are() {
     assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
 
     bake(&data, &["--templates", templates_arg]);
-    for name in ["poster-rs", "poster-ts"] {
+    for name in ["poster-rs", "poster-ts", "poster-py"] {
         let (ok, status) = run(&data, name, &["width=320"]);
         assert!(ok, "{status}");
         assert_eq!(probed_results(&status, "poster"), [("clip.jpg".to_owned(), 320, 180)], "{name}");
     }
     assert_eq!(recorded_language(&data, "poster-ts"), "typescript");
+    assert_eq!(recorded_language(&data, "poster-py"), "python");
+
+    // A Python step that raises fails with its message, naming the step.
+    let app = templates.join("poster-py/app.py");
+    let source = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(&app, source.replace("input.media()", "raise ValueError(f'no poster for {input.name}')"))
+        .unwrap();
+    bake(&data, &["--templates", templates_arg, "poster-py"]);
+    let (ok, status) = run(&data, "poster-py", &[]);
+    assert!(!ok);
+    assert_eq!(status["error"], "STEP_FAILED", "{status}");
+    assert_eq!(status["message"], "step `poster`: no poster for clip.mp4");
 
     // A type error stops the bake before anything is published.
     let entry = templates.join("poster-ts/src/index.ts");
