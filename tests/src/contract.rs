@@ -47,7 +47,7 @@ pub async fn status_store(store: &dyn StatusStore, prefix: &str) {
     assert_eq!(store.create(&first).await.unwrap(), Created::New);
     let mut second = first.clone();
     second.message = "something else".into();
-    let existing = Created::Existing(Versioned { value: first.clone(), version: 1 });
+    let existing = Created::Existing(Box::new(Versioned { value: first.clone(), version: 1 }));
     assert_eq!(store.create(&second).await.unwrap(), existing);
     assert_eq!(store.get(&id("missing")).await.unwrap(), None);
     let error = store.create(&status(&id("bad-time"), "main", "yesterday")).await.unwrap_err();

@@ -66,8 +66,7 @@ impl TestStack {
     /// the video-thumbnails template published.
     pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestStack {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_owned();
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         config.auth.jwt_secret = Some("integration-test-secret-0123456789".into());
         config.webhook.allow_loopback = true;
         config.webhook.secret = Some(crate::stack::WEBHOOK_SECRET.into());

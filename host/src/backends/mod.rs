@@ -221,8 +221,8 @@ pub struct Versioned<T> {
 pub enum Created {
     /// The record is new, at version 1.
     New,
-    /// A record with that id already existed; here it is, untouched.
-    Existing(Versioned<AssemblyStatus>),
+    /// A record with that id already existed; here it is, untouched (boxed: a status is large).
+    Existing(Box<Versioned<AssemblyStatus>>),
 }
 
 /// A claim on an assembly: only its holder runs it, until it expires.

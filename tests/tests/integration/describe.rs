@@ -6,7 +6,9 @@ use transflow_tests::Harness;
 #[tokio::test]
 async fn built_in_templates_describe_their_steps_and_fields() {
     let harness = Harness::new().await;
-    let expected: &[(&str, &str, &[(&str, &[&str])], &[&str])] = &[
+    // (component, id, steps with what each uses, field names)
+    type Expected<'a> = (&'a str, &'a str, &'a [(&'a str, &'a [&'a str])], &'a [&'a str]);
+    let expected: &[Expected] = &[
         (
             components::VIDEO_THUMBNAILS,
             "video-thumbnails",

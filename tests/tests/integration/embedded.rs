@@ -262,8 +262,11 @@ async fn a_job_that_keeps_failing_is_dead_lettered_with_its_error_in_status() {
 /// last one repeats); it records what it received.
 struct Receiver {
     url: String,
-    received: std::sync::Arc<std::sync::Mutex<Vec<(reqwest::header::HeaderMap, Vec<u8>)>>>,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
 }
+
+/// The headers and body of one request the receiver got.
+type Delivery = (reqwest::header::HeaderMap, Vec<u8>);
 
 impl Receiver {
     async fn start(script: &'static [u16]) -> Receiver {

@@ -176,7 +176,7 @@ impl StatusStore for DynamoStatusStore {
             {
                 self.forget_spill((attribute == "status_ref").then_some(document)).await;
                 match self.get(id).await? {
-                    Some(existing) => Ok(Created::Existing(existing)),
+                    Some(existing) => Ok(Created::Existing(Box::new(existing))),
                     None => {
                         Err(BackendError::Conflict(format!("assembly {id} (created and deleted meanwhile)")))
                     }

@@ -127,7 +127,9 @@ impl StatusStore for SqliteStatusStore {
             .await?;
         match existing {
             None => Ok(Created::New),
-            Some((json, version)) => Ok(Created::Existing(Versioned { value: decode(&id, &json)?, version })),
+            Some((json, version)) => {
+                Ok(Created::Existing(Box::new(Versioned { value: decode(&id, &json)?, version })))
+            }
         }
     }
 
