@@ -42,23 +42,26 @@ if (existsSync(out) && existsSync(fingerprintPath) && readFileSync(fingerprintPa
   process.exit(0);
 }
 const scratch = mkdtempSync(join(tmpdir(), 'transflow-template-'));
+let built;
 try {
   const sourcePath = join(scratch, 'template.js');
   writeFileSync(sourcePath, source);
-  const { component } = await componentize({
+  built = await componentize({
     sourcePath,
     witPath: wit,
     worldName: 'template',
     disableFeatures: DISABLED_FEATURES,
-  }).catch((error) => fail(`componentize-js failed: ${error.message ?? error}`));
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, component);
-  writeFileSync(fingerprintPath, fingerprint);
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  console.error(`built ${out} (${(component.length / 1048576).toFixed(1)} MiB in ${seconds} s)`);
+  }).catch((error) => ({ error }));
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
+if (built.error) fail(`componentize-js failed: ${built.error.message ?? built.error}`);
+const { component } = built;
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, component);
+writeFileSync(fingerprintPath, fingerprint);
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+console.error(`built ${out} (${(component.length / 1048576).toFixed(1)} MiB in ${seconds} s)`);
 
 function parseArgs(args) {
   let dir = '.';
