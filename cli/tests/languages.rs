@@ -39,12 +39,17 @@ fn bake(data: &Path, args: &[&str]) -> String {
 
 /// Runs one assembly of `template` on the shared clip and returns its final status.
 fn run(data: &Path, template: &str, fields: &[&str]) -> (bool, Value) {
-    let clip = media().clip.to_str().unwrap();
-    let mut args = vec!["run", "--template", template];
+    run_with(data, &["--template", template], fields)
+}
+
+/// `run` with more options, such as `--step-timeout`.
+fn run_with(data: &Path, options: &[&str], fields: &[&str]) -> (bool, Value) {
+    let mut args = vec!["run"];
+    args.extend(options);
     for field in fields {
         args.extend(["--field", field]);
     }
-    args.push(clip);
+    args.push(media().clip.to_str().unwrap());
     let output = transflow(data, &args);
     let status = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("no status JSON ({e}):\n{}", stderr(&output)));
@@ -133,7 +138,7 @@ fn the_typescript_thumbnails_are_the_rust_thumbnails() {
 }
 
 #[test]
-fn a_failing_typescript_step_gives_a_status_naming_the_step() {
+fn a_failing_or_hostile_typescript_step_gives_a_status_naming_the_step() {
     let data = tempfile::tempdir().unwrap();
     bake(data.path(), &["--templates", "tests/components/typescript"]);
     assert_eq!(recorded_language(data.path(), "raw-throw"), "javascript");
@@ -144,9 +149,14 @@ fn a_failing_typescript_step_gives_a_status_naming_the_step() {
         ("fail=async", "STEP_FAILED", "step `explode`: runStep returned a Promise"),
         ("fail=host", "ARGUMENT_REFUSED", "step `explode`: ffmpeg argument `/etc/passwd` was refused"),
         ("fail=nope", "INVALID_FIELD", "step `explode`: field `fail` is `nope`; expected one of throw"),
+        ("fail=loop", "STEP_TIMEOUT", "step `explode`: ran past its time limit of 3 s"),
+        ("fail=memory", "MEMORY_LIMIT", "step `explode`: the template tried to grow its memory"),
     ];
     for (field, code, message) in cases {
-        let (ok, status) = run(data.path(), "step-errors", &[field]);
+        // Only the endless loop should meet the time limit.
+        let timeout = if field == "fail=loop" { "3" } else { "120" };
+        let options = ["--template", "step-errors", "--step-timeout", timeout];
+        let (ok, status) = run_with(data.path(), &options, &[field]);
         assert!(!ok, "{status}");
         assert_eq!(status["error"], code, "{field}: {status}");
         let text = status["message"].as_str().unwrap();

@@ -1,6 +1,7 @@
 // Test fixture: `poster` makes one frame, then `explode` fails the way the field `fail` says:
 // `throw` (an Error deep in a helper), `host` (an ffmpeg argument the host refuses), `async`
-// (a step written as an async function), `value` (a thrown string).
+// (a step written as an async function), `value` (a thrown string), `loop` (never returns),
+// `memory` (allocates without end).
 import { Context, ORIGINAL, StepInfo, TemplateInfo, exportTemplate } from '@transflow/template-sdk';
 
 function countFrames(total: number): number {
@@ -11,7 +12,7 @@ function countFrames(total: number): number {
 export const pipeline = exportTemplate({
   describe: () =>
     new TemplateInfo('step-errors', 'Fails its second step on purpose')
-      .field('fail', 'throw, host, async or value', 'throw')
+      .field('fail', 'throw, host, async, value, loop or memory', 'throw')
       .step(new StepInfo('poster', 'one frame').uses(ORIGINAL))
       .step(new StepInfo('explode', 'fails').uses('poster')),
 
@@ -23,7 +24,8 @@ export const pipeline = exportTemplate({
       ctx.emit(out, input.originalId);
       return;
     }
-    switch (ctx.fieldChoice('fail', 'throw', ['throw', 'host', 'async', 'value'])) {
+    const hog: number[][] = [];
+    switch (ctx.fieldChoice('fail', 'throw', ['throw', 'host', 'async', 'value', 'loop', 'memory'])) {
       case 'throw':
         countFrames(ctx.inputs().length);
         break;
@@ -34,6 +36,10 @@ export const pipeline = exportTemplate({
         return (async () => ctx.info('too late'))() as unknown as void;
       case 'value':
         throw 'a plain string';
+      case 'loop':
+        for (;;) hog.length = 0;
+      case 'memory':
+        for (;;) hog.push(new Array(1 << 20).fill(hog.length));
     }
   },
 });
