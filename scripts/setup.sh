@@ -6,6 +6,16 @@
 # (componentize-js, jco, esbuild, TypeScript), and componentize-py for Python templates (in
 # .tools/componentize-py). Safe to run any number of times.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+moto_dir="$root/.tools/moto"
+moto_version="5.2.5"
+moto_ok() { "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; }
+componentize_py_dir="$root/.tools/componentize-py"
+componentize_py_version="0.25.1"
+componentize_py_ok() {
+    [ "$("$componentize_py_dir/bin/componentize-py" --version 2>/dev/null)" = "componentize-py $componentize_py_version" ]
+}
 
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
@@ -13,12 +23,7 @@ command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v node >/dev/null && command -v npm >/dev/null || need_apt+=(nodejs npm)
-moto_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/moto"
-moto_version="5.2.5"
-componentize_py_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/componentize-py"
-componentize_py_version="0.25.1"
-if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null ||
-    [ "$("$componentize_py_dir/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
+if ! moto_ok || ! componentize_py_ok; then
     command -v python3 >/dev/null || need_apt+=(python3)
     python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 fi
@@ -39,13 +44,13 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx w
     rustup target add wasm32-wasip2
 fi
 
-if ! "$moto_dir/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+if ! moto_ok; then
     echo "setup: installing moto[server]==$moto_version into $moto_dir" >&2
     rm -rf "$moto_dir"
     python3 -m venv "$moto_dir"
     "$moto_dir/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
 fi
-if [ "$("$componentize_py_dir/bin/componentize-py" --version 2>/dev/null)" != "componentize-py $componentize_py_version" ]; then
+if ! componentize_py_ok; then
     echo "setup: installing componentize-py==$componentize_py_version into $componentize_py_dir" >&2
     rm -rf "$componentize_py_dir"
     python3 -m venv "$componentize_py_dir"
@@ -54,7 +59,7 @@ fi
 
 # Pinned by template-sdk/typescript/package-lock.json; reinstalled only when that file changes.
 # Install scripts stay off: every tool ships its native part as a platform package.
-sdk_ts="$(cd "$(dirname "$0")/.." && pwd)/template-sdk/typescript"
+sdk_ts="$root/template-sdk/typescript"
 lock_sum="$(sha256sum "$sdk_ts/package-lock.json" | cut -d' ' -f1)"
 if [ "$(cat "$sdk_ts/node_modules/.transflow-lock" 2>/dev/null)" != "$lock_sum" ]; then
     echo "setup: installing the TypeScript template toolchain into template-sdk/typescript/node_modules" >&2

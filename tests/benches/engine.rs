@@ -3,9 +3,9 @@
 //! `video-thumbnails` and its TypeScript twin `video-thumbnails-ts` side by side.
 //!
 //! `cargo bench -p transflow-tests --bench engine`. Prints medians; asserts nothing. The
-//! TypeScript component is built with the SDK's `transflow-template-build` when it is missing.
+//! TypeScript component is built with the SDK's `transflow-template-build` unless it is up to date.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use test_components as components;
 use transflow_host::job::JobState;
@@ -35,31 +35,23 @@ async fn main() {
     let cache = tempfile::tempdir().expect("temp dir");
     let engine = engine(cache.path());
     println!("pooling allocator: {}", engine.is_pooling());
+    let mut components: Vec<(&str, Vec<u8>)> =
+        TEMPLATES.iter().map(|(name, path)| (*name, std::fs::read(path).expect("component built"))).collect();
+    components.push(("video-thumbnails-ts", typescript_thumbnails()));
     println!("first compile (cold cache):");
-    for (name, path) in TEMPLATES {
-        let bytes = std::fs::read(path).expect("component built");
+    for (name, bytes) in &components {
         let started = Instant::now();
-        let (_, source) = engine.load(&bytes).await.expect("loads");
+        let (_, source) = engine.load(bytes).await.expect("loads");
         assert_eq!(source, LoadSource::Compiled);
         println!(
-            "  {name:<17} {:>5} KiB  {:>8.1} ms",
+            "  {name:<19} {:>5} KiB  {:>8.1} ms",
             bytes.len() / 1024,
             started.elapsed().as_secs_f64() * 1e3
         );
     }
 
-    let typescript = typescript_thumbnails();
-    let started = Instant::now();
-    engine.load(&typescript).await.expect("loads");
-    println!(
-        "  {:<17} {:>5} KiB  {:>8.1} ms",
-        "video-thumbnails-ts",
-        typescript.len() / 1024,
-        started.elapsed().as_secs_f64() * 1e3
-    );
-
-    let rust = std::fs::read(components::VIDEO_THUMBNAILS).expect("component built");
-    for (name, bytes) in [("video-thumbnails", &rust), ("video-thumbnails-ts", &typescript)] {
+    let twins = components.iter().filter(|(name, _)| name.starts_with("video-thumbnails"));
+    for (name, bytes) in twins {
         println!("{name}:");
         println!(
             "  cached precompiled load, median of 20: {:.3} ms",
@@ -104,11 +96,11 @@ async fn warm_instantiation(engine: &TemplateEngine, bytes: &[u8]) -> f64 {
     median(instantiations).as_secs_f64()
 }
 
-/// The `video-thumbnails-ts` component, built by the TypeScript SDK if it is not there yet.
+/// The `video-thumbnails-ts` component, built by the TypeScript SDK unless it is up to date.
 fn typescript_thumbnails() -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repository");
     let template = root.join("templates/video-thumbnails-ts");
-    let wasm: PathBuf = template.join("dist/template.wasm");
+    let wasm = template.join("dist/template.wasm");
     let status = std::process::Command::new("node")
         .arg(root.join("template-sdk/typescript/bin/build.mjs"))
         .arg(&template)

@@ -112,6 +112,30 @@ pub(super) async fn checked_version(
     })
 }
 
+/// Runs an SDK's build script on the template in `dir` (`{interpreter} {script} {dir} --out …`)
+/// and returns the component it wrote, `dir/dist/template.wasm`.
+fn run_sdk_build(interpreter: &Path, script: &Path, dir: &Path, install_hint: &str) -> Result<PathBuf> {
+    let out = dir.join("dist").join("template.wasm");
+    let status = std::process::Command::new(interpreter)
+        .arg(script)
+        .arg(dir)
+        .arg("--out")
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {}\nhint: {install_hint}", interpreter.display()))?;
+    if !status.success() {
+        bail!(
+            "{} exited with {status}\nhint: fix the errors above, then try `{} {} {}`",
+            script.display(),
+            interpreter.display(),
+            script.display(),
+            dir.display()
+        );
+    }
+    Ok(out)
+}
+
 /// Sub-directories of `root` that are templates, in name order.
 fn template_sources(root: &Path) -> Result<Vec<TemplateSource>> {
     let entries = fs_err::read_dir(root)

@@ -6,7 +6,6 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 const SDK_PACKAGE: &str = "@transflow/template-sdk";
 
@@ -67,22 +66,8 @@ impl PackageJson {
 pub(super) fn build(dir: &Path) -> Result<(PathBuf, &'static str)> {
     let package = PackageJson::read(dir)?;
     let sdk = package.sdk_dir(dir)?;
-    let out = dir.join("dist").join("template.wasm");
-    let status = Command::new("node")
-        .arg(sdk.join("bin/build.mjs"))
-        .arg(dir)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .status()
-        .context("cannot run node\nhint: install Node.js 18 or later (`bash scripts/setup.sh` does)")?;
-    if !status.success() {
-        bail!(
-            "transflow-template-build exited with {status}\nhint: fix the errors above, then try `node {} {}`",
-            sdk.join("bin/build.mjs").display(),
-            dir.display()
-        );
-    }
+    let install = "install Node.js 18 or later (`bash scripts/setup.sh` does)";
+    let out = super::run_sdk_build(Path::new("node"), &sdk.join("bin/build.mjs"), dir, install)?;
     Ok((out, package.language()))
 }
 

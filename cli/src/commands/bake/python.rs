@@ -4,7 +4,6 @@
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// The parts of a template's `pyproject.toml` that bake reads.
 #[derive(Debug, Default, Deserialize)]
@@ -50,24 +49,7 @@ pub(super) fn build(dir: &Path) -> Result<PathBuf> {
     // The checkout's own componentize-py (scripts/setup.sh), else whatever is on PATH.
     let venv_python = sdk.join("../../.tools/componentize-py/bin/python");
     let python = if venv_python.is_file() { venv_python } else { PathBuf::from("python3") };
-    let out = dir.join("dist").join("template.wasm");
-    let status = Command::new(&python)
-        .arg(&script)
-        .arg(dir)
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("cannot run {}\nhint: run `bash scripts/setup.sh`", python.display()))?;
-    if !status.success() {
-        bail!(
-            "the Python build exited with {status}\nhint: fix the errors above, then try `{} {} {}`",
-            python.display(),
-            script.display(),
-            dir.display()
-        );
-    }
-    Ok(out)
+    super::run_sdk_build(&python, &script, dir, "run `bash scripts/setup.sh`")
 }
 
 #[cfg(test)]
