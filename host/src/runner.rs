@@ -589,6 +589,7 @@ fn classify_step_error(error: StepError) -> StepFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::transflow::template::types::{BadInput, RefusedArgument, ToolFailure};
 
     #[test]
     fn a_crash_is_described_by_its_cause_not_its_trailers() {
@@ -598,7 +599,6 @@ mod tests {
         assert_eq!(last_stderr_message(javascript).as_deref(), Some("TypeError: raw failure in only"));
         assert_eq!(last_stderr_message("\n  \n"), None);
     }
-    use crate::bindings::transflow::template::types::{BadInput, RefusedArgument, ToolFailure};
 
     #[test]
     fn step_errors_map_to_documented_codes() {

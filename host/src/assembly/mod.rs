@@ -7,4 +7,6 @@ mod status;
 
 pub use error_code::ErrorCode;
 pub use id::{assembly_id, file_id};
-pub use status::{AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, UserRef, now_rfc3339};
+pub use status::{
+    AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, UserRef, now_rfc3339, rfc3339,
+};

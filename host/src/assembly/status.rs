@@ -200,7 +200,12 @@ impl Phase {
 
 /// Now, as RFC 3339 in UTC.
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `time` as RFC 3339 in UTC, as statuses and upload targets report times.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(time)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }

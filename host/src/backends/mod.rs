@@ -61,13 +61,6 @@ pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// `time` as RFC 3339, as upload targets report their expiry.
-pub(crate) fn rfc3339(time: SystemTime) -> String {
-    time::OffsetDateTime::from(time)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// Result of a backend call.
 pub type BackendResult<T> = Result<T, BackendError>;
 

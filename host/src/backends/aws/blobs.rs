@@ -6,9 +6,9 @@
 //! mismatch aborts it, so a lying body never replaces an object, as with the local store.
 
 use super::sdk_error;
+use crate::assembly::rfc3339;
 use crate::backends::{
-    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob,
-    UploadTarget, rfc3339,
+    BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob, UploadTarget,
 };
 use async_trait::async_trait;
 use aws_sdk_s3::Client;

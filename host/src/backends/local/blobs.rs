@@ -10,9 +10,10 @@
 //! MD5 match what was declared is it renamed over the key, so a failed or lying upload never
 //! replaces anything. Keys are `/`-separated like S3 keys and checked so none can leave `root`.
 
+use crate::assembly::rfc3339;
 use crate::backends::{
     BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob,
-    UploadTarget, rfc3339, unix_seconds,
+    UploadTarget, unix_seconds,
 };
 use async_trait::async_trait;
 use base64::Engine as _;
