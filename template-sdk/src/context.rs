@@ -32,7 +32,8 @@ impl Context {
     }
 
     /// Reserves an output and returns the path to give ffmpeg. `name` may hold
-    /// sub-directories and ffmpeg patterns such as `thumb_%02d.jpg`.
+    /// sub-directories and ffmpeg patterns such as `thumb_%02d.jpg`. Build it from
+    /// [`Input::stem`](types::InputFile::stem), never from an input's raw `name` or `basename`.
     pub fn reserve_output(&self, name: &str) -> Result<String, Error> {
         workspace::reserve_output(name)
     }
@@ -89,6 +90,16 @@ impl Context {
 }
 
 impl types::InputFile {
+    /// The stem to build this input's output names from: its `basename` made safe for the host
+    /// and ffmpeg (`50% off.mp4` → `50_off`, `concat:x.mp4` → `concat_x`, `vidéo 1.mov` →
+    /// `video_1`). Use it, not `name` or `basename`, in every name given to
+    /// [`Context::reserve_output`]: `ctx.reserve_output(&format!("{}_%02d.jpg", input.stem()))`.
+    /// ASCII letters, digits, `.`, `-` and `_` only, at most [`STEM_MAX`](crate::STEM_MAX) bytes,
+    /// never empty; the same name always gives the same stem. See [`safe_stem`](crate::safe_stem).
+    pub fn stem(&self) -> String {
+        crate::safe_stem(&self.basename)
+    }
+
     /// The probed metadata, or an `INPUT_INVALID` error naming this input when ffprobe could not
     /// read it (corrupt, empty or not media): call it first when a step only makes sense on media.
     pub fn media(&self) -> Result<&MediaMeta, crate::StepError> {

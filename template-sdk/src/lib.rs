@@ -19,7 +19,7 @@
 //!     fn run_step(_step: &str, ctx: &Context) -> Result<(), StepError> {
 //!         for input in ctx.inputs() {
 //!             let at = input.duration().unwrap_or(0.0) / 2.0;
-//!             let out = ctx.reserve_output(&format!("{}.jpg", input.basename))?;
+//!             let out = ctx.reserve_output(&format!("{}.jpg", input.stem()))?;
 //!             ctx.ffmpeg(["-ss", &format!("{at:.3}"), "-i", &input.path, "-frames:v", "1", &out])
 //!                 .run()?;
 //!             ctx.emit(&out, Some(&input.original_id))?;
@@ -30,6 +30,11 @@
 //!
 //! transflow_sdk::export!(Poster);
 //! ```
+//!
+//! Output names are built from [`Input::stem`], never from the raw `name` or `basename`: an
+//! upload may be called `50% off.mp4` or `concat:x.mp4`, which ffmpeg would read as an image
+//! pattern or a protocol. The stem is that name made safe (`50_off`, `concat_x`; see
+//! [`safe_stem`]), so every upload name the API accepts gives results.
 //!
 //! The bindings generated from `wit/transflow.wit` stay hidden in [`__bindings`]; this crate's
 //! own types are the API, so templates keep compiling when the contract grows.
@@ -43,6 +48,7 @@ mod describe;
 mod error;
 mod ffmpeg;
 mod fields;
+mod stem;
 
 #[doc(hidden)]
 pub mod __bindings {
@@ -61,6 +67,7 @@ pub use context::{Context, Input, LogLevel};
 pub use describe::{FieldInfo, StepInfo, TemplateInfo, Webhook};
 pub use error::{Error, StepError};
 pub use ffmpeg::{FfmpegRun, MediaMeta};
+pub use stem::{STEM_MAX, safe_stem};
 
 /// The `uses` entry that means "the assembly's uploads".
 pub const ORIGINAL: &str = ":original";

@@ -19,7 +19,8 @@ class {{type_name}}(Template):
         for input in ctx.inputs():
             input.media()
             middle = (input.duration() or 0.0) / 2
-            out = ctx.reserve_output(f"{input.basename}.jpg")
+            # Output names come from the input's stem: its name made safe for ffmpeg and the host.
+            out = ctx.reserve_output(f"{input.stem}.jpg")
             ctx.ffmpeg(["-ss", f"{middle:.3f}", "-i", input.path, "-vf", f"scale={width}:-2", "-frames:v", "1", out]).run()
             ctx.emit(out, input.original_id)
 

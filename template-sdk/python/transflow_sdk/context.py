@@ -7,6 +7,7 @@ from wit_world.imports import ffmpeg, log, status, types, workspace
 
 from .errors import StepError, host
 from .ffmpeg import FfmpegRun
+from .stem import safe_stem
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -27,6 +28,14 @@ class Input:
         self.from_step = file.from_step
         self.original_id = file.original_id
         self.meta: Optional[types.MediaMeta] = file.meta
+        #: The stem to build this input's output names from: its ``basename`` made safe for the
+        #: host and ffmpeg (``50% off.mp4`` → ``50_off``, ``concat:x.mp4`` → ``concat_x``,
+        #: ``vidéo 1.mov`` → ``video_1``). Use it, not ``name`` or ``basename``, in every name
+        #: given to ``reserve_output``: ``ctx.reserve_output(f"{input.stem}_%02d.jpg")``. ASCII
+        #: letters, digits, ``.``, ``-`` and ``_`` only, at most ``STEM_MAX`` bytes, never empty;
+        #: the same name always gives the same stem, the same as the Rust and TypeScript SDKs
+        #: give. See ``safe_stem``.
+        self.stem = safe_stem(file.basename)
 
     def media(self) -> types.MediaMeta:
         """The probed metadata, or an ``INPUT_INVALID`` error naming this input when ffprobe could
@@ -69,7 +78,8 @@ class Context:
 
     def reserve_output(self, name: str) -> str:
         """Reserves an output and returns the path to give ffmpeg. ``name`` may hold
-        sub-directories and ffmpeg patterns such as ``thumb_%02d.jpg``."""
+        sub-directories and ffmpeg patterns such as ``thumb_%02d.jpg``. Build it from
+        ``input.stem``, never from an input's raw ``name`` or ``basename``."""
         return host(lambda: workspace.reserve_output(name))
 
     def emit(self, path: str, original_id: Optional[str] = None) -> types.EmittedFile:

@@ -6,6 +6,7 @@ import type * as types from 'transflow:template/types@0.1.0';
 import * as workspace from 'transflow:template/workspace@0.1.0';
 import { StepError, host } from './errors';
 import { FfmpegRun } from './ffmpeg';
+import { safeStem } from './stem';
 
 /** What ffprobe says about a media file. */
 export type MediaMeta = types.MediaMeta;
@@ -27,6 +28,15 @@ export class Input implements types.InputFile {
   readonly fromStep: string;
   readonly originalId: string;
   readonly meta?: MediaMeta;
+  /**
+   * The stem to build this input's output names from: its `basename` made safe for the host and
+   * ffmpeg (`50% off.mp4` → `50_off`, `concat:x.mp4` → `concat_x`, `vidéo 1.mov` → `video_1`).
+   * Use it, not `name` or `basename`, in every name given to `reserveOutput`:
+   * ``ctx.reserveOutput(`${input.stem}_%02d.jpg`)``. ASCII letters, digits, `.`, `-` and `_` only,
+   * at most `STEM_MAX` bytes, never empty; the same name always gives the same stem, the same as
+   * the Rust and Python SDKs give. See `safeStem`.
+   */
+  readonly stem: string;
 
   constructor(file: types.InputFile) {
     this.id = file.id;
@@ -39,6 +49,7 @@ export class Input implements types.InputFile {
     this.fromStep = file.fromStep;
     this.originalId = file.originalId;
     this.meta = file.meta;
+    this.stem = safeStem(file.basename);
   }
 
   /**
@@ -89,7 +100,8 @@ export class Context {
 
   /**
    * Reserves an output and returns the path to give ffmpeg. `name` may hold sub-directories and
-   * ffmpeg patterns such as `thumb_%02d.jpg`.
+   * ffmpeg patterns such as `thumb_%02d.jpg`. Build it from `input.stem`, never from an input's
+   * raw `name` or `basename`.
    */
   reserveOutput(name: string): string {
     return host(() => workspace.reserveOutput(name));

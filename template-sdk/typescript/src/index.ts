@@ -19,13 +19,18 @@
  *   runStep(_step: string, ctx: Context) {
  *     for (const input of ctx.inputs()) {
  *       const at = (input.duration() ?? 0) / 2;
- *       const out = ctx.reserveOutput(`${input.basename}.jpg`);
+ *       const out = ctx.reserveOutput(`${input.stem}.jpg`);
  *       ctx.ffmpeg(['-ss', at.toFixed(3), '-i', input.path, '-frames:v', '1', out]).run();
  *       ctx.emit(out, input.originalId);
  *     }
  *   },
  * });
  * ```
+ *
+ * Output names are built from `input.stem`, never from the raw `name` or `basename`: an upload
+ * may be called `50% off.mp4` or `concat:x.mp4`, which ffmpeg would read as an image pattern or
+ * a protocol. The stem is that name made safe (`50_off`, `concat_x`; see `safeStem`), so every
+ * upload name the API accepts gives results.
  *
  * The bindings generated from `wit/transflow.wit` (in `generated/`) stay behind this module;
  * its own types are the API, so templates keep compiling when the contract grows.
@@ -39,6 +44,7 @@ export { Context, Input, type EmittedFile, type LogLevel, type MediaMeta } from 
 export { ORIGINAL, StepInfo, TemplateInfo, type Webhook } from './describe';
 export { StepError, type HostError } from './errors';
 export { FfmpegRun } from './ffmpeg';
+export { STEM_MAX, safeStem } from './stem';
 
 /**
  * What a template implements. The host calls `describe` to learn the steps, then `runStep` once

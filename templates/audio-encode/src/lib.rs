@@ -4,6 +4,8 @@
 //! Fields: `format` (mp3 or aac, default mp3), `bitrate` (kbit/s, 32–320, default 192; MP3 rounds
 //! it to the nearest standard rate), `waveform_width` (64–4096, default 1200) and
 //! `waveform_height` (32–1024, default 240). An input without audio fails the step.
+//! Each file `clip.wav` yields `clip.mp3` (or `clip.m4a`) and `clip_waveform.png`, named after
+//! the input's safe stem.
 
 use transflow_sdk::prelude::*;
 
@@ -47,7 +49,7 @@ impl Template for AudioEncode {
         }
         let share = 1.0 / inputs.len() as f32;
         for (index, input) in inputs.iter().enumerate() {
-            let out = ctx.reserve_output(&format!("{}{suffix}", input.basename))?;
+            let out = ctx.reserve_output(&format!("{}{suffix}", input.stem()))?;
             let args =
                 ["-i", &input.path].into_iter().chain(options.split_whitespace()).chain([out.as_str()]);
             ctx.ffmpeg(args).progress(index as f32 * share, (index + 1) as f32 * share).run()?;

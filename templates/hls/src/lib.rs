@@ -5,9 +5,9 @@
 //! to make, highest first among those no taller than the source. A source shorter than 360 lines
 //! gets two renditions: its own height and half of it.
 //!
-//! Each video `clip` yields `clip/master.m3u8`, and `clip/v0/index.m3u8` with its
-//! `clip/v0/seg_000.ts`… per rendition (`v0` the tallest). Segments are 4 s long, with a keyframe
-//! every 2 s.
+//! Each video `clip.mp4` yields `clip/master.m3u8`, and `clip/v0/index.m3u8` with its
+//! `clip/v0/seg_000.ts`… per rendition (`v0` the tallest); the directory is the input's safe
+//! stem (`50% off.mp4` → `50_off/`). Segments are 4 s long, with a keyframe every 2 s.
 
 use transflow_sdk::prelude::*;
 
@@ -43,9 +43,10 @@ impl Template for Hls {
 
             // ffmpeg 5.1 creates the `v0/`, `v1/`… directories itself and writes the master
             // playlist one level above them, where `master.m3u8` is reserved.
-            let master = ctx.reserve_output(&format!("{}/master.m3u8", input.basename))?;
-            let playlists = ctx.reserve_output(&format!("{}/v%v/index.m3u8", input.basename))?;
-            let segments = ctx.reserve_output(&format!("{}/v%v/seg_%03d.ts", input.basename))?;
+            let stem = input.stem();
+            let master = ctx.reserve_output(&format!("{stem}/master.m3u8"))?;
+            let playlists = ctx.reserve_output(&format!("{stem}/v%v/index.m3u8"))?;
+            let segments = ctx.reserve_output(&format!("{stem}/v%v/seg_%03d.ts"))?;
 
             let splits: String = (0..heights.len()).map(|i| format!("[s{i}]")).collect();
             let scales: String =

@@ -3,7 +3,8 @@
 //!
 //! Fields: `width` and `height` (16–8192, default 1024 each), `format` (jpeg, png or webp, default
 //! jpeg), `quality` (1–100, default 85; JPEG and WebP only, PNG is lossless). Odd dimensions are
-//! kept: none of the three encoders needs even ones.
+//! kept: none of the three encoders needs even ones. Each image `card.png` yields `card.jpg`
+//! (`.png`, `.webp`), named after the input's safe stem.
 
 use transflow_sdk::prelude::*;
 
@@ -47,7 +48,7 @@ impl Template for ImageResize {
             if !input.has_video() {
                 return Err(StepError::failed(format!("{} is not an image", input.name)));
             }
-            let out = ctx.reserve_output(&format!("{}.{ext}", input.basename))?;
+            let out = ctx.reserve_output(&format!("{}.{ext}", input.stem()))?;
             let args = ["-i", &input.path, "-vf", &scale, "-frames:v", "1"]
                 .into_iter()
                 .chain(codec.split_whitespace())

@@ -4,6 +4,7 @@
 //! height), `preset` (libx264 preset: ultrafast, superfast, veryfast, faster, fast, medium or slow;
 //! default veryfast), `crf` (16–35, default 23), `webm` (true/false, default false: the `webm` step
 //! also writes a WebM at the same height). Inputs without audio get outputs without audio.
+//! Each video `clip.mov` yields `clip.mp4` (and `clip.webm`), named after the input's safe stem.
 
 use transflow_sdk::prelude::*;
 
@@ -84,7 +85,7 @@ fn encode(ctx: &Context, format: &Format) -> Result<(), StepError> {
         // H.264 and VP9 in 4:2:0 need even dimensions; `-2` keeps the width even too.
         let height = (target.min(source) & !1).max(2);
         let scale = format!("scale=-2:{height}");
-        let out = ctx.reserve_output(&format!("{}.{}", input.basename, format.ext))?;
+        let out = ctx.reserve_output(&format!("{}.{}", input.stem(), format.ext))?;
         let mut args = vec!["-i", &input.path, "-map", "0:v:0", "-vf", &scale];
         args.extend(format.video.split_whitespace());
         args.extend(["-pix_fmt", "yuv420p"]);

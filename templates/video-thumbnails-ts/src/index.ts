@@ -2,6 +2,8 @@
 // twin of `video-thumbnails`, making the same files from the same input and fields.
 //
 // Fields: `count` (1–100, default 8), `width` (16–3840, default 320; height keeps the aspect).
+// Each video `clip.mp4` yields `clip_01.jpg`, `clip_02.jpg`…, named after the input's safe stem
+// (`50% off.mp4` → `50_off_01.jpg`).
 import { Context, ORIGINAL, StepError, StepInfo, TemplateInfo, exportTemplate } from '@transflow/template-sdk';
 
 export const pipeline = exportTemplate({
@@ -23,7 +25,7 @@ export const pipeline = exportTemplate({
       }
       // One frame from the middle of each of `count` equal slices of the video.
       const interval = duration / count;
-      const out = ctx.reserveOutput(`${input.basename}_%02d.jpg`);
+      const out = ctx.reserveOutput(`${input.stem}_%02d.jpg`);
       const share = 1 / inputs.length;
       ctx
         .ffmpeg([

@@ -1,6 +1,8 @@
 //! `video-thumbnails`: N JPEG thumbnails taken at even intervals of each video.
 //!
 //! Fields: `count` (1–100, default 8), `width` (16–3840, default 320; height keeps the aspect).
+//! Each video `clip.mp4` yields `clip_01.jpg`, `clip_02.jpg`…, named after the input's safe stem
+//! (`50% off.mp4` → `50_off_01.jpg`).
 
 use transflow_sdk::prelude::*;
 
@@ -31,7 +33,7 @@ impl Template for VideoThumbnails {
             })?;
             // One frame from the middle of each of `count` equal slices of the video.
             let interval = duration / f64::from(count);
-            let out = ctx.reserve_output(&format!("{}_%02d.jpg", input.basename))?;
+            let out = ctx.reserve_output(&format!("{}_%02d.jpg", input.stem()))?;
             let seek = format!("{:.6}", interval / 2.0);
             let filter = format!("fps=1/{interval:.6},scale={width}:-2");
             let share = 1.0 / inputs.len() as f32;

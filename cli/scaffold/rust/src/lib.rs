@@ -18,7 +18,8 @@ impl Template for {{type_name}} {
         for input in ctx.inputs() {
             input.media()?;
             let middle = input.duration().unwrap_or(0.0) / 2.0;
-            let out = ctx.reserve_output(&format!("{}.jpg", input.basename))?;
+            // Output names come from the input's stem: its name made safe for ffmpeg and the host.
+            let out = ctx.reserve_output(&format!("{}.jpg", input.stem()))?;
             let scale = format!("scale={width}:-2");
             ctx.ffmpeg(["-ss", &format!("{middle:.3}"), "-i", &input.path, "-vf", &scale, "-frames:v", "1", &out])
                 .run()?;

@@ -14,7 +14,8 @@ export const pipeline = exportTemplate({
     for (const input of ctx.inputs()) {
       input.media();
       const middle = (input.duration() ?? 0) / 2;
-      const out = ctx.reserveOutput(`${input.basename}.jpg`);
+      // Output names come from the input's stem: its name made safe for ffmpeg and the host.
+      const out = ctx.reserveOutput(`${input.stem}.jpg`);
       ctx.ffmpeg(['-ss', middle.toFixed(3), '-i', input.path, '-vf', `scale=${width}:-2`, '-frames:v', '1', out]).run();
       ctx.emit(out, input.originalId);
     }
