@@ -3,7 +3,7 @@
 
 use crate::limits::{JobLimiter, JobLimits};
 use crate::media::{MediaMeta, MediaTools};
-use crate::workspace::Workspace;
+use crate::workspace::{FileIdentity, Reservations, Workspace};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -46,11 +46,13 @@ pub struct InputRecord {
 pub struct EmittedOutput {
     /// Result id.
     pub id: String,
-    /// Workspace-relative path.
+    /// Workspace-relative path of the file itself (symlinks resolved).
     pub path: String,
-    /// File name (path below the step directory).
+    /// File name (path below the step directory, as the step emitted it).
     pub name: String,
-    /// Bytes.
+    /// The file when it was emitted: the host keeps it only if it has not changed since.
+    pub identity: FileIdentity,
+    /// Bytes when emitted.
     pub size: u64,
     /// Detected MIME type.
     pub mime: String,
@@ -90,6 +92,8 @@ pub struct StepScope {
     pub deadline: Instant,
     /// Where progress goes.
     pub progress: watch::Sender<StepProgress>,
+    /// Output names reserved so far (bounded per step).
+    pub reserved: Reservations,
     /// Results emitted so far.
     pub emitted: Vec<EmittedOutput>,
 }

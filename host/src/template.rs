@@ -2,6 +2,8 @@
 
 use crate::bindings::TemplateInfo;
 use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// The `uses` entry meaning "the assembly's uploads".
 pub const ORIGINAL: &str = ":original";
@@ -53,33 +55,86 @@ pub struct TemplateDescription {
     pub webhook: Option<WebhookDescription>,
 }
 
+/// Most steps in a template. Steps run one after another, each in a fresh instance; the
+/// built-in templates have one or two, and a pipeline of more than 64 stages is better split.
+/// The bound is checked before anything else, so a `describe()` that returns thousands of
+/// steps is refused at once instead of costing the host minutes of ordering.
+pub const MAX_STEPS: usize = 64;
+/// Most `uses` entries of one step: entries must be distinct and name `:original` or a step,
+/// so this loses nothing; it only refuses an oversized list before it is read.
+pub const MAX_USES: usize = MAX_STEPS;
+/// Most documented user fields.
+pub const MAX_FIELDS: usize = 64;
+/// Longest field name, in bytes (step names and the id are checked by [`check_name`]).
+pub const MAX_FIELD_NAME: usize = 64;
+/// Longest description or default value, in bytes: one line for the API and the page.
+pub const MAX_TEXT: usize = 1_000;
+/// Longest webhook URL, in bytes.
+pub const MAX_URL: usize = 2_048;
+
 impl TemplateDescription {
-    /// Converts and validates a guest's `describe()` result.
+    /// Converts and validates a guest's `describe()` result. Every count is checked against its
+    /// bound before the entries are read, and the checks and the ordering take time linear in
+    /// the size of the description (names are looked up in maps).
     pub fn from_wit(info: TemplateInfo) -> Result<TemplateDescription, String> {
         check_name("template id", &info.id)?;
+        let template = &info.id;
         if info.steps.is_empty() {
-            return Err(format!("template `{}` has no steps", info.id));
+            return Err(format!("template `{template}` has no steps"));
         }
+        check_count(template, "steps", info.steps.len(), MAX_STEPS)?;
+        check_count(template, "fields", info.fields.len(), MAX_FIELDS)?;
+        check_text(template, "description", &info.description, MAX_TEXT)?;
         let steps: Vec<StepDescription> = info
             .steps
             .into_iter()
             .map(|s| StepDescription { name: s.name, description: s.description, uses: s.uses })
             .collect();
+        let mut names = HashSet::with_capacity(steps.len());
         for step in &steps {
             check_name("step name", &step.name)?;
-            if steps.iter().filter(|other| other.name == step.name).count() > 1 {
+            if !names.insert(step.name.as_str()) {
                 return Err(format!("step `{}` is defined twice", step.name));
             }
+        }
+        for step in &steps {
+            let what = format!("step `{}`", step.name);
+            check_text(template, &format!("{what} description"), &step.description, MAX_TEXT)?;
+            check_count(template, &format!("`uses` entries in {what}"), step.uses.len(), MAX_USES)?;
             if step.uses.is_empty() {
-                return Err(format!("step `{}` uses nothing; add `:original` or a step name", step.name));
+                return Err(format!("{what} uses nothing; add `:original` or a step name"));
             }
-            for used in &step.uses {
-                if used != ORIGINAL && !steps.iter().any(|other| &other.name == used) {
-                    return Err(format!(
-                        "step `{}` uses `{used}`, which is not a step of this template",
-                        step.name
-                    ));
+            let mut used = HashSet::with_capacity(step.uses.len());
+            for entry in &step.uses {
+                if entry != ORIGINAL && !names.contains(entry.as_str()) {
+                    return Err(format!("{what} uses `{entry}`, which is not a step of this template"));
                 }
+                if !used.insert(entry.as_str()) {
+                    return Err(format!("{what} uses `{entry}` twice"));
+                }
+            }
+        }
+        let mut field_names = HashSet::with_capacity(info.fields.len());
+        for field in &info.fields {
+            if field.name.is_empty() || field.name.len() > MAX_FIELD_NAME {
+                return Err(format!(
+                    "template `{template}`: field names have 1 to {MAX_FIELD_NAME} bytes; one has {}",
+                    field.name.len()
+                ));
+            }
+            if !field_names.insert(field.name.as_str()) {
+                return Err(format!("field `{}` is documented twice", field.name));
+            }
+            let what = format!("field `{}`", field.name);
+            check_text(template, &format!("{what} description"), &field.description, MAX_TEXT)?;
+            if let Some(default) = &field.default_value {
+                check_text(template, &format!("{what} default value"), default, MAX_TEXT)?;
+            }
+        }
+        if let Some(webhook) = &info.webhook {
+            check_text(template, "webhook URL", &webhook.url, MAX_URL)?;
+            if let Some(secret) = &webhook.secret_name {
+                check_text(template, "webhook secret name", secret, MAX_FIELD_NAME)?;
             }
         }
         Ok(TemplateDescription {
@@ -105,6 +160,23 @@ impl TemplateDescription {
     }
 }
 
+fn check_count(template: &str, what: &str, count: usize, max: usize) -> Result<(), String> {
+    if count > max {
+        return Err(format!("template `{template}` declares {count} {what}; at most {max} are allowed"));
+    }
+    Ok(())
+}
+
+fn check_text(template: &str, what: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.len() > max {
+        return Err(format!(
+            "template `{template}`: the {what} has {} bytes; at most {max} are allowed",
+            text.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Names go into paths and URLs: lower-case ASCII letters, digits, `-` and `_`, 1–64 bytes,
 /// starting with a letter or digit.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
@@ -115,32 +187,53 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!("{what} `{name}` must be 1–64 of a-z, 0-9, `-`, `_`, starting with a letter or digit"))
+        let mut shown: String = name.chars().take(64).collect();
+        if shown.len() < name.len() {
+            shown.push('…');
+        }
+        Err(format!("{what} `{shown}` must be 1–64 of a-z, 0-9, `-`, `_`, starting with a letter or digit"))
     }
 }
 
-/// Kahn's algorithm, keeping declaration order among ready steps.
-fn dependency_order(mut pending: Vec<StepDescription>) -> Result<Vec<StepDescription>, String> {
-    let mut ordered: Vec<StepDescription> = Vec::with_capacity(pending.len());
-    while !pending.is_empty() {
-        let ready = pending.iter().position(|step| {
-            step.uses.iter().all(|u| u == ORIGINAL || ordered.iter().any(|done| &done.name == u))
-        });
-        match ready {
-            Some(index) => ordered.push(pending.remove(index)),
-            None => {
-                let names: Vec<&str> = pending.iter().map(|s| s.name.as_str()).collect();
-                return Err(format!("steps {} depend on each other in a cycle", names.join(", ")));
+/// Kahn's algorithm over maps, keeping declaration order among ready steps (the ready set is
+/// a min-heap of declaration indexes): O((steps + uses) · log steps). Every `uses` entry is
+/// known and distinct by now.
+fn dependency_order(steps: Vec<StepDescription>) -> Result<Vec<StepDescription>, String> {
+    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let mut waiting_on = vec![0usize; steps.len()];
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        for used in step.uses.iter().filter(|u| *u != ORIGINAL) {
+            waiting_on[i] += 1;
+            users[index[used.as_str()]].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..steps.len()).filter(|&i| waiting_on[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &user in &users[i] {
+            waiting_on[user] -= 1;
+            if waiting_on[user] == 0 {
+                ready.push(Reverse(user));
             }
         }
     }
-    Ok(ordered)
+    if order.len() < steps.len() {
+        let stuck: Vec<&str> =
+            steps.iter().zip(&waiting_on).filter(|(_, n)| **n > 0).map(|(s, _)| s.name.as_str()).collect();
+        return Err(format!("steps {} depend on each other in a cycle", stuck.join(", ")));
+    }
+    let mut slots: Vec<Option<StepDescription>> = steps.into_iter().map(Some).collect();
+    Ok(order.into_iter().map(|i| slots[i].take().expect("each step is ordered once")).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bindings::StepInfo;
+    use crate::bindings::exports::transflow::template::pipeline::FieldInfo;
 
     fn info(steps: &[(&str, &[&str])]) -> TemplateInfo {
         TemplateInfo {
@@ -175,5 +268,59 @@ mod tests {
         assert!(TemplateDescription::from_wit(info(&[("a", &[ORIGINAL]), ("a", &[ORIGINAL])])).is_err());
         assert!(TemplateDescription::from_wit(info(&[("../x", &[ORIGINAL])])).is_err());
         assert!(TemplateDescription::from_wit(info(&[])).is_err());
+        let twice = TemplateDescription::from_wit(info(&[("a", &[ORIGINAL, ORIGINAL])])).unwrap_err();
+        assert!(twice.contains("uses `:original` twice"), "{twice}");
+    }
+
+    /// `count` steps, each using the one declared after it (the last uses the uploads), so the
+    /// order is the reverse of the declaration.
+    fn chain(count: usize) -> TemplateInfo {
+        let names: Vec<String> = (0..count).map(|i| format!("s{i}")).collect();
+        let mut info = info(&[]);
+        info.steps = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| StepInfo {
+                name: name.clone(),
+                description: String::new(),
+                uses: vec![names.get(i + 1).cloned().unwrap_or_else(|| ORIGINAL.into())],
+            })
+            .collect();
+        info
+    }
+
+    #[test]
+    fn step_bombs_are_refused_by_count() {
+        let error = TemplateDescription::from_wit(chain(10_000)).unwrap_err();
+        assert_eq!(error, "template `t` declares 10000 steps; at most 64 are allowed");
+        let longest = TemplateDescription::from_wit(chain(MAX_STEPS)).unwrap();
+        let names: Vec<&str> = longest.steps.iter().map(|s| s.name.as_str()).collect();
+        let expected: Vec<String> = (0..MAX_STEPS).rev().map(|i| format!("s{i}")).collect();
+        assert_eq!(names, expected);
+        let mut wide = chain(2);
+        wide.steps[0].uses = (0..=MAX_USES).map(|i| format!("u{i}")).collect();
+        let error = TemplateDescription::from_wit(wide).unwrap_err();
+        assert!(error.contains("65 `uses` entries in step `s0`; at most 64"), "{error}");
+    }
+
+    #[test]
+    fn fields_and_texts_are_bounded() {
+        let field = |name: &str, description: &str| FieldInfo {
+            name: name.into(),
+            description: description.into(),
+            default_value: None,
+        };
+        let with_fields = |fields| TemplateInfo { fields, ..info(&[("a", &[ORIGINAL])]) };
+        let many = with_fields((0..=MAX_FIELDS).map(|i| field(&format!("f{i}"), "")).collect());
+        assert!(TemplateDescription::from_wit(many).unwrap_err().contains("65 fields; at most 64"));
+        let long_name = with_fields(vec![field(&"f".repeat(MAX_FIELD_NAME + 1), "")]);
+        assert!(TemplateDescription::from_wit(long_name).unwrap_err().contains("1 to 64 bytes"));
+        let long_text = with_fields(vec![field("f", &"x".repeat(MAX_TEXT + 1))]);
+        let error = TemplateDescription::from_wit(long_text).unwrap_err();
+        assert!(error.contains("field `f` description has 1001 bytes"), "{error}");
+        let twice = with_fields(vec![field("f", ""), field("f", "")]);
+        assert!(TemplateDescription::from_wit(twice).unwrap_err().contains("documented twice"));
+        let long_id = TemplateInfo { id: "x".repeat(10_000), ..info(&[("a", &[ORIGINAL])]) };
+        assert!(TemplateDescription::from_wit(long_id).unwrap_err().len() < 200);
     }
 }

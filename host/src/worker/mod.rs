@@ -298,21 +298,44 @@ impl Worker {
     }
 
     /// Copies each result from the job's results directory to
-    /// `outputs/{branch}/{assembly_id}/{step}/{name}` and points its URL there.
+    /// `outputs/{branch}/{assembly_id}/{step}/{name}` and points its URL there. Each upload
+    /// declares the size and MD5 recorded when the result was kept, so the store refuses bytes
+    /// that differ from the record; that fails the assembly, naming the step, rather than
+    /// completing it with a result its record does not describe.
     async fn store_results(
         &self,
         status: &mut AssemblyStatus,
         results_dir: &std::path::Path,
     ) -> Result<(), ProcessError> {
         let local = results_dir.join(&status.branch).join(&status.assembly_id);
-        for (step, records) in status.results.iter_mut() {
+        let mut mismatch = None;
+        'steps: for (step, records) in status.results.iter_mut() {
             for record in records {
                 let key = format!("outputs/{}/{}/{step}/{}", status.branch, status.assembly_id, record.name);
-                let spec = BlobSpec { content_type: record.mime.clone(), ..BlobSpec::default() };
-                self.backends.blobs.put_file(&key, &local.join(step).join(&record.name), &spec).await?;
+                let spec = BlobSpec {
+                    size: Some(record.size),
+                    md5: Some(record.md5hash.clone()),
+                    content_type: record.mime.clone(),
+                    ..BlobSpec::default()
+                };
+                match self.backends.blobs.put_file(&key, &local.join(step).join(&record.name), &spec).await {
+                    Ok(_) => {}
+                    Err(BackendError::Rejected(reason)) => {
+                        let name = &record.name;
+                        let message = format!(
+                            "step `{step}`: result `{name}` differs from its record and was not stored: {reason}"
+                        );
+                        mismatch = Some((step.clone(), message));
+                        break 'steps;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
                 record.url =
                     Some(self.backends.blobs.download_url(&key, self.settings.result_url_ttl).await?);
             }
+        }
+        if let Some((step, message)) = mismatch {
+            status.fail(ErrorCode::InternalError, Some(&step), message);
         }
         Ok(())
     }

@@ -2,6 +2,12 @@
 declare module 'transflow:template/pipeline@0.1.0' {
   /**
    * Describes the template. Must be cheap and must not call host functions.
+   * 
+   * The host refuses to load a template whose description exceeds its bounds, naming the
+   * bound: at most 64 steps, each with at most 64 distinct `uses` entries; at most 64
+   * fields, with names of 1 to 64 bytes; ids, step names and webhook secret names of at
+   * most 64 bytes; descriptions and default values of at most 1,000 bytes; a webhook URL
+   * of at most 2,048 bytes.
    */
   export function describe(): TemplateInfo;
   /**
