@@ -3,9 +3,10 @@
 #   docker build -t transflow-worker .
 #
 # Both stages are Amazon Linux 2023, so the binary links against the glibc it runs with.
-# ffmpeg and ffprobe are the static GPL release builds of John Van Sickle
-# (https://johnvansickle.com/ffmpeg/), checked against their published MD5; Amazon Linux
-# packages no ffmpeg. Set FFMPEG_URL to use another static build.
+# ffmpeg and ffprobe are the static build pinned in tools/ffmpeg.lock (FFmpeg 7.0.2, linux/amd64
+# only), installed by scripts/install-ffmpeg.sh: the same script and SHA-256s that put the
+# binaries the tests run in .tools/ffmpeg-pinned/. Amazon Linux packages no ffmpeg. See
+# docs/deploy.md, "Which ffmpeg".
 
 ARG RUST_VERSION=1.95.0
 
@@ -18,23 +19,22 @@ RUN curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
 ENV PATH="/root/.cargo/bin:${PATH}"
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p transflow-cli --bin bootstrap \
-    && cp target/release/bootstrap /bootstrap
+# transflow-confine, the exec helper every ffmpeg and ffprobe starts through, sits beside
+# bootstrap, where the worker looks for it.
+RUN cargo build --release --locked -p transflow-cli --bin bootstrap -p transflow-confine --bin transflow-confine \
+    && cp target/release/bootstrap target/release/transflow-confine /
 
 FROM public.ecr.aws/amazonlinux/amazonlinux:2023 AS ffmpeg
-ARG TARGETARCH=amd64
-ARG FFMPEG_URL=https://johnvansickle.com/ffmpeg/releases/ffmpeg-release-${TARGETARCH}-static.tar.xz
-RUN dnf install -y --setopt=install_weak_deps=False tar xz && dnf clean all
-RUN curl -sSfL -o /tmp/ffmpeg.tar.xz "${FFMPEG_URL}" \
-    && curl -sSfL -o /tmp/ffmpeg.tar.xz.md5 "${FFMPEG_URL}.md5" \
-    && (cd /tmp && sed 's/ .*/  ffmpeg.tar.xz/' ffmpeg.tar.xz.md5 | md5sum -c -) \
-    && mkdir /ffmpeg && tar -xJf /tmp/ffmpeg.tar.xz -C /ffmpeg --strip-components=1 \
-    && /ffmpeg/ffmpeg -version | head -1
+RUN dnf install -y --setopt=install_weak_deps=False python3-pip unzip && dnf clean all
+COPY scripts/install-ffmpeg.sh /pin/scripts/
+COPY tools/ffmpeg.lock /pin/tools/
+RUN bash /pin/scripts/install-ffmpeg.sh /ffmpeg
 
 FROM public.ecr.aws/lambda/provided:al2023
 COPY --from=ffmpeg /ffmpeg/ffmpeg /ffmpeg/ffprobe /usr/local/bin/
-COPY --from=build /bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap
-# Only /tmp is writable in Lambda: job workspaces and the compiled-template cache live there.
+COPY --from=build /bootstrap /transflow-confine ${LAMBDA_RUNTIME_DIR}/
+# Only /tmp is writable in Lambda: job workspaces (/tmp/transflow/work) and the compiled-template
+# cache (/tmp/transflow/cache) live there, side by side: the cache is never under a workspace.
 ENV TRANSFLOW_DATA_DIR=/tmp/transflow
 # The provided runtime runs ${LAMBDA_RUNTIME_DIR}/bootstrap; the handler name is unused.
 CMD ["transflow"]

@@ -4,7 +4,8 @@
 # emulator of the offline AWS tests, in its own virtualenv under .tools/moto), the
 # wasm32-wasip2 Rust target, Node.js with the TypeScript template kit's toolchain
 # (componentize-js, jco, esbuild, TypeScript), and componentize-py for Python templates (in
-# .tools/componentize-py). Safe to run any number of times.
+# .tools/componentize-py), and the pinned static ffmpeg/ffprobe of the worker image (in
+# .tools/ffmpeg-pinned). Safe to run any number of times.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -56,6 +57,10 @@ if ! componentize_py_ok; then
     python3 -m venv "$componentize_py_dir"
     "$componentize_py_dir/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$componentize_py_version"
 fi
+
+# The pinned ffmpeg/ffprobe the worker image ships (tools/ffmpeg.lock): the hostile-template
+# tests run them beside Debian's ffmpeg.
+bash "$root/scripts/install-ffmpeg.sh" "$root/.tools/ffmpeg-pinned"
 
 # Pinned by template-sdk/typescript/package-lock.json; reinstalled only when that file changes.
 # Install scripts stay off: every tool ships its native part as a platform package.

@@ -45,7 +45,8 @@ async fn start() -> Result<Worker, Error> {
     let data_dir =
         std::env::var_os("TRANSFLOW_DATA_DIR").map_or_else(|| PathBuf::from("/tmp/transflow"), PathBuf::from);
     let backends = AwsClients::connect(&config.aws).await.backends(&config, None).await?;
-    let dirs = WorkerDirs { work: data_dir.join("work"), cache: data_dir.join("cache") };
+    // A new Lambda environment starts with an empty /tmp: the cache key can live in memory.
+    let dirs = WorkerDirs { work: data_dir.join("work"), cache: data_dir.join("cache"), cache_key: None };
     Ok(transflow_host::worker::setup::worker(&config, backends, dirs, configured_notify_secret(&config)?)
         .await?)
 }

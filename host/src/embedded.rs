@@ -40,6 +40,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The key authenticating compiled components in [`Layout::cache`], among the secrets.
+    pub fn cache_key(&self) -> PathBuf {
+        self.secrets.join("cache.key")
+    }
+
     /// The layout under `data_dir`.
     pub fn under(data_dir: &Path) -> Layout {
         Layout {
@@ -105,7 +110,11 @@ impl Stack {
                     .map_err(|e| SetupError::Secret(format!("{}: {e}", layout.secrets.display())))?
             }
         };
-        let dirs = WorkerDirs { work: layout.work.clone(), cache: layout.cache.clone() };
+        let dirs = WorkerDirs {
+            work: layout.work.clone(),
+            cache: layout.cache.clone(),
+            cache_key: Some(layout.cache_key()),
+        };
         let worker = Arc::new(
             crate::worker::setup::worker(config, backends.clone(), dirs, Some(notify_secret)).await?,
         );

@@ -20,8 +20,12 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 fn engine(cache: &std::path::Path) -> TemplateEngine {
-    let settings =
-        EngineSettings { cache_dir: cache.to_path_buf(), max_instances: 64, limits: JobLimits::default() };
+    let settings = EngineSettings {
+        cache_dir: cache.to_path_buf(),
+        cache_key_file: None,
+        max_instances: 64,
+        limits: JobLimits::default(),
+    };
     TemplateEngine::new(settings).expect("engine")
 }
 

@@ -117,6 +117,7 @@ impl Deployment {
         let dirs = WorkerDirs {
             work: self.dir.path().join(name).join("work"),
             cache: self.dir.path().join(name).join("cache"),
+            cache_key: None,
         };
         let mut worker =
             transflow_host::worker::setup::worker(&self.config, self.backends.clone(), dirs, None)

@@ -19,8 +19,12 @@ pub struct DevServer {
 
 /// Publishes `components` into the registry under `data_dir`, as `transflow bake` would.
 pub async fn bake_into(data_dir: &Path, components: &[&str]) {
-    let settings =
-        EngineSettings { cache_dir: data_dir.join("cache"), max_instances: 4, limits: JobLimits::default() };
+    let settings = EngineSettings {
+        cache_dir: data_dir.join("cache"),
+        cache_key_file: None,
+        max_instances: 4,
+        limits: JobLimits::default(),
+    };
     let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
     let registry = DirTemplateRegistry::new(data_dir.join("templates"));
     crate::stack::publish_templates(&engine, &registry, components).await;

@@ -21,7 +21,11 @@ pub async fn worker(paths: &Layout, config: &Config, args: WorkerArgs) -> Result
     let started = std::time::Instant::now();
     let clients = AwsClients::connect(&config.aws).await;
     let backends = clients.backends(config, args.queue_url.as_deref()).await?;
-    let dirs = WorkerDirs { work: paths.work.clone(), cache: paths.cache.clone() };
+    let dirs = WorkerDirs {
+        work: paths.work.clone(),
+        cache: paths.cache.clone(),
+        cache_key: Some(paths.cache_key()),
+    };
     let worker = Arc::new(
         transflow_host::worker::setup::worker(config, backends, dirs, configured_notify_secret(config)?)
             .await?,

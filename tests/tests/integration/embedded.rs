@@ -221,6 +221,7 @@ async fn a_job_that_keeps_failing_is_dead_lettered_with_its_error_in_status() {
     let registry_dir = stack.layout.templates.clone();
     let other_engine = transflow_host::TemplateEngine::new(transflow_host::EngineSettings {
         cache_dir: registry_dir.join("../other-cache"),
+        cache_key_file: None,
         max_instances: 2,
         limits: transflow_host::JobLimits::default(),
     })

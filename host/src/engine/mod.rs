@@ -2,14 +2,17 @@
 //!
 //! One [`TemplateEngine`] serves every job of a process. Components are keyed by the sha256 of
 //! their bytes (the template *version*): the first load compiles and writes the native code to
-//! `{cache_dir}/{sha256}-{engine}.cwasm`; later loads (this process or the next) deserialize that
-//! file, and within a process the `InstancePre` is kept in memory so instantiating a step is a
-//! pool-slot allocation plus a memcpy of the data segments.
+//! `{cache_dir}/{sha256}-{engine}.cwasm`, with a MAC under a key this process keeps in memory;
+//! later loads in this process deserialize that file once it verifies, and within a process the
+//! `InstancePre` is kept in memory so instantiating a step is a pool-slot allocation plus a
+//! memcpy of the data segments. A new process recompiles each version once: see [`cache`] for
+//! why the cache is trusted only that far, and where it must (not) live.
 
 use crate::bindings::{TemplateInfo, TemplatePre};
 use crate::job::JobState;
 use crate::limits::JobLimits;
 use crate::template::TemplateDescription;
+use cache::CodeCache;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -19,14 +22,23 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
+pub mod cache;
+
 /// How often the epoch advances; also the granularity of step deadlines inside wasm.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Settings for a [`TemplateEngine`].
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Where compiled components are kept between runs.
+    /// Where compiled components are kept. Only the host writes here: it must not be, or be
+    /// under, a directory where tools run or write (the job workspaces, `{data_dir}/work`); the
+    /// layouts in use put it beside them, at `{data_dir}/cache`. See
+    /// [`TemplateEngine::check_cache_outside`] and [`cache`].
     pub cache_dir: PathBuf,
+    /// The file holding the key that authenticates cached artifacts, so a restarted process
+    /// trusts what its predecessor compiled; `None` for a key kept only in this process's
+    /// memory (Lambda, tests). It must lie outside the cache and every workspace.
+    pub cache_key_file: Option<PathBuf>,
     /// How many instances may be alive at once (pool size when pooling).
     pub max_instances: u32,
     /// Limits applied to every job.
@@ -95,6 +107,7 @@ pub struct TemplateEngine {
     pooling: bool,
     /// Identifies the engine's compiler settings in cache file names.
     engine_tag: String,
+    cache: CodeCache,
     loaded: Mutex<HashMap<String, Arc<LoadedTemplate>>>,
     _ticker: EpochTicker,
 }
@@ -129,12 +142,14 @@ impl TemplateEngine {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_tag = format!("{:016x}", hasher.finish());
         let ticker = EpochTicker::start(&engine);
+        let cache = CodeCache::new(settings.cache_dir.clone(), settings.cache_key_file.as_deref())?;
         Ok(TemplateEngine {
             engine,
             linker,
             settings,
             pooling,
             engine_tag,
+            cache,
             loaded: Mutex::new(HashMap::new()),
             _ticker: ticker,
         })
@@ -148,6 +163,27 @@ impl TemplateEngine {
     /// The limits every job runs under.
     pub fn limits(&self) -> &JobLimits {
         &self.settings.limits
+    }
+
+    /// Fails when the compiled-code cache is, or is under, `workspaces` (the directory the job
+    /// workspaces are made in, where tools run and write), or contains it. A tool that could
+    /// write into the cache would not get its file loaded (every artifact must verify under
+    /// this process's key), but the cache belongs where no tool can write at all.
+    pub fn check_cache_outside(&self, workspaces: &Path) -> Result<(), EngineError> {
+        let cache = self.cache.dir();
+        if cache::contains(workspaces, cache) || cache::contains(cache, workspaces) {
+            return Err(EngineError::Cache {
+                path: cache.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "the compiled-code cache and the job workspaces ({}) must not contain each other",
+                        workspaces.display()
+                    ),
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Loads a template from its component bytes: from memory, the disk cache, or by compiling;
@@ -209,33 +245,30 @@ impl TemplateEngine {
     }
 
     fn component(&self, version: &str, bytes: &[u8]) -> Result<(Component, LoadSource), EngineError> {
-        let path = self.settings.cache_dir.join(format!("{version}-{}.cwasm", self.engine_tag));
-        if path.is_file() {
-            // SAFETY: files in the cache directory are written only by `store_compiled` below,
-            // from this engine's own `serialize`, named by the sha256 of the source and the
-            // engine's compatibility hash; wasmtime also checks the header and version.
+        if let Some(verified) = self.cache.read(version, &self.engine_tag) {
+            // SAFETY: `verified` holds bytes read once into memory whose MAC, under the key this
+            // process generated and never stored, proves that this process wrote them, from this
+            // engine's own `serialize` of the component with this sha256 (see `cache`). They are
+            // deserialized from memory, so the file cannot change after the check. wasmtime also
+            // checks the header and the engine's compatibility.
             #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            match unsafe { Component::deserialize(&self.engine, verified.artifact()) } {
                 Ok(component) => return Ok((component, LoadSource::DiskCache)),
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "ignoring unusable cached component")
-                }
+                Err(error) => tracing::warn!(
+                    path = %self.cache.path(version, &self.engine_tag).display(),
+                    %error,
+                    "ignoring unusable cached component"
+                ),
             }
         }
         let component =
             Component::new(&self.engine, bytes).map_err(|e| EngineError::Compile(format!("{e:#}")))?;
-        self.store_compiled(&path, &component)?;
+        let serialized = component.serialize().map_err(|e| EngineError::Cache {
+            path: self.cache.path(version, &self.engine_tag),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.cache.write(version, &self.engine_tag, &serialized)?;
         Ok((component, LoadSource::Compiled))
-    }
-
-    fn store_compiled(&self, path: &Path, component: &Component) -> Result<(), EngineError> {
-        let cache_error = |source| EngineError::Cache { path: path.to_owned(), source };
-        let serialized =
-            component.serialize().map_err(|e| cache_error(std::io::Error::other(e.to_string())))?;
-        std::fs::create_dir_all(&self.settings.cache_dir).map_err(cache_error)?;
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temporary, serialized).map_err(cache_error)?;
-        std::fs::rename(&temporary, path).map_err(cache_error)
     }
 
     async fn describe(&self, pre: &TemplatePre<JobState>) -> Result<TemplateInfo, EngineError> {
@@ -310,5 +343,85 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest component: the preamble of the component binary format and no sections.
+    const EMPTY: &[u8] = b"\0asm\x0d\0\x01\0";
+    /// Another component: the same with one custom section, so it compiles to other code.
+    const NAMED: &[u8] = b"\0asm\x0d\0\x01\0\0\x06\x05hello";
+
+    fn new_engine(cache_dir: &Path) -> TemplateEngine {
+        TemplateEngine::new(EngineSettings {
+            cache_dir: cache_dir.to_owned(),
+            cache_key_file: None,
+            max_instances: 1,
+            limits: JobLimits::default(),
+        })
+        .expect("engine")
+    }
+
+    fn version(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn a_verified_artifact_is_loaded_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = new_engine(&dir.path().join("cache"));
+        let version = version(EMPTY);
+        assert_eq!(engine.component(&version, EMPTY).unwrap().1, LoadSource::Compiled);
+        assert_eq!(engine.component(&version, EMPTY).unwrap().1, LoadSource::DiskCache);
+        // Another engine of this process shares the key, and so the compiled code.
+        let other = new_engine(&dir.path().join("cache"));
+        assert_eq!(other.component(&version, EMPTY).unwrap().1, LoadSource::DiskCache);
+    }
+
+    #[test]
+    fn a_tampered_artifact_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = new_engine(&dir.path().join("cache"));
+        let (empty, named) = (version(EMPTY), version(NAMED));
+        engine.component(&empty, EMPTY).unwrap();
+        engine.component(&named, NAMED).unwrap();
+        let path = engine.cache.path(&empty, &engine.engine_tag);
+        let genuine = std::fs::read(&path).unwrap();
+
+        // Another component's code, itself a valid artifact of this engine, put in its place.
+        let foreign = std::fs::read(engine.cache.path(&named, &engine.engine_tag)).unwrap();
+        std::fs::write(&path, &foreign).unwrap();
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::Compiled);
+        assert_eq!(std::fs::read(&path).unwrap(), genuine, "recompiled and stored anew");
+
+        // wasmtime's own artifact with the header of the genuine file and one byte changed.
+        let mut changed = genuine.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 0x55;
+        std::fs::write(&path, &changed).unwrap();
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::Compiled);
+
+        // What hosts before the MAC wrote: the bare `serialize` output.
+        let bare = Component::new(&engine.engine, EMPTY).unwrap().serialize().unwrap();
+        std::fs::write(&path, &bare).unwrap();
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::Compiled);
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::DiskCache);
+    }
+
+    #[test]
+    fn the_cache_must_lie_outside_the_workspaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        new_engine(&data.join("cache")).check_cache_outside(&data.join("work")).unwrap();
+        let inside = new_engine(&data.join("work/cache"));
+        let error = inside.check_cache_outside(&data.join("work")).unwrap_err();
+        assert!(error.to_string().contains("must not contain each other"), "{error}");
+        assert!(
+            new_engine(data).check_cache_outside(&data.join("work")).is_err(),
+            "a cache holding the workspaces"
+        );
     }
 }
