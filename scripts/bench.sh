@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 profile=${PROFILE:-release}
 runs=${RUNS:-5}
-if [ "$profile" = release ]; then cargo build --release --bin transflow; else cargo build --bin transflow; fi
+# transflow-confine is the exec helper every ffmpeg and ffprobe starts through.
+build=(cargo build --bin transflow --bin transflow-confine)
+if [ "$profile" = release ]; then "${build[@]}" --release; else "${build[@]}"; fi
 transflow="target/$profile/transflow"
 export TRANSFLOW_DATA_DIR="${TMPDIR:-/tmp}/transflow-bench"
 $transflow bake >/dev/null 2>&1

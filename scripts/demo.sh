@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-cargo build --release --bin transflow
+# transflow-confine is the exec helper every ffmpeg and ffprobe starts through.
+cargo build --release --bin transflow --bin transflow-confine
 transflow=target/release/transflow
 
 $transflow bake

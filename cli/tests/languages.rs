@@ -111,6 +111,20 @@ fn the_committed_bindings_match_the_wit_and_a_stale_copy_is_caught() {
 }
 
 #[test]
+fn the_typescript_and_python_sdks_make_the_rust_sdks_stems() {
+    let sdk = repo().join("template-sdk");
+    let typescript = Command::new("node")
+        .arg("--test")
+        .arg("src/stem.test.mjs")
+        .current_dir(sdk.join("typescript"))
+        .output()
+        .unwrap();
+    assert!(typescript.status.success(), "{}", String::from_utf8_lossy(&typescript.stdout));
+    let python = Command::new("python3").arg(sdk.join("python/transflow_sdk/test_stem.py")).output().unwrap();
+    assert!(python.status.success(), "{}", stderr(&python));
+}
+
+#[test]
 fn the_typescript_thumbnails_are_the_rust_thumbnails() {
     let data = tempfile::tempdir().unwrap();
     let baked = bake(data.path(), &["video-thumbnails", "video-thumbnails-ts"]);

@@ -4,6 +4,8 @@
 //! Unknown keys are errors, not warnings: a misspelt `max_file_size` that silently falls back
 //! to the default is how limits stop being limits. Every error names the key.
 
+use crate::media::policy::{Policy, PolicyExtensions};
+use crate::media::{SandboxSettings, ToolLimits, ToolSettings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// AWS resources and settings (`transflow deploy`, the Lambda and SQS workers).
     pub aws: AwsConfig,
+    /// ffmpeg, ffprobe and their sandbox.
+    pub tools: ToolsConfig,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             server: ServerConfig::default(),
             aws: AwsConfig::default(),
+            tools: ToolsConfig::default(),
         }
     }
 }
@@ -254,6 +259,58 @@ impl Default for AwsConfig {
     }
 }
 
+/// `[tools]`: where ffmpeg and ffprobe are and how they are confined.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// ffmpeg [default: found on `PATH`].
+    pub ffmpeg: Option<PathBuf>,
+    /// ffprobe [default: found on `PATH`].
+    pub ffprobe: Option<PathBuf>,
+    /// The exec helper every tool starts through [default: `transflow-confine` beside this
+    /// program, else on `PATH`].
+    pub confine: Option<PathBuf>,
+    /// Stack bubblewrap under the helper where user namespaces exist.
+    pub bubblewrap: bool,
+    /// Layers that must be in force or the worker refuses to start, e.g. `"landlock+seccomp"`;
+    /// `"none"` accepts whatever the kernel offers (with a warning when that is nothing).
+    pub require: String,
+    /// Largest single file a tool may write, bytes.
+    pub max_file_bytes: u64,
+    /// Additions to the ffmpeg argument allowlist (`[tools.policy]`): options, filters and their
+    /// parameters, codec-dictionary keys, formats and codecs, each with a value type that can
+    /// never be a file.
+    pub policy: PolicyExtensions,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> ToolsConfig {
+        ToolsConfig {
+            ffmpeg: None,
+            ffprobe: None,
+            confine: None,
+            bubblewrap: true,
+            require: "none".into(),
+            max_file_bytes: ToolLimits::default().max_file_bytes,
+            policy: PolicyExtensions::default(),
+        }
+    }
+}
+
+impl ToolsConfig {
+    /// The settings [`crate::media::MediaTools::detect`] takes.
+    pub fn settings(&self) -> Result<ToolSettings, String> {
+        let require = self.require.parse().map_err(|e| format!("`tools.require`: {e}"))?;
+        Ok(ToolSettings {
+            ffmpeg: self.ffmpeg.clone(),
+            ffprobe: self.ffprobe.clone(),
+            sandbox: SandboxSettings { confine: self.confine.clone(), bubblewrap: self.bubblewrap, require },
+            limits: ToolLimits { max_file_bytes: self.max_file_bytes },
+            policy: self.policy.clone(),
+        })
+    }
+}
+
 /// The AWS resource names of a project, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsNames {
@@ -313,7 +370,7 @@ pub enum ConfigError {
 }
 
 /// The sections whose keys environment variables may override.
-const SECTIONS: [&str; 6] = ["auth", "limits", "webhook", "worker", "server", "aws"];
+const SECTIONS: [&str; 7] = ["auth", "limits", "webhook", "worker", "server", "aws", "tools"];
 
 impl Config {
     /// Reads `path` if it exists (defaults otherwise), then applies `TRANSFLOW_*` variables
@@ -384,6 +441,8 @@ impl Config {
         if self.limits.max_files == 0 {
             return Err("`limits.max_files` must be at least 1".into());
         }
+        self.tools.settings()?;
+        Policy::new(&self.tools.policy).map_err(|e| format!("`tools.policy`: {e}"))?;
         Ok(())
     }
 }
@@ -443,6 +502,24 @@ mod tests {
         assert!(error.contains("branch"), "{error}");
         let error = load("[worker]\nconcurrency = 0\n", &[]).unwrap_err().to_string();
         assert!(error.contains("worker.concurrency"), "{error}");
+    }
+
+    #[test]
+    fn tools_settings_are_checked_at_load() {
+        let config = load(
+            "[tools]\nrequire = \"landlock+seccomp\"\nbubblewrap = false\n[tools.policy.options]\nlocal-tuning = \"integer\"\n",
+            &[],
+        )
+        .unwrap();
+        let settings = config.tools.settings().unwrap();
+        assert_eq!(settings.sandbox.require.to_string(), "landlock+seccomp");
+        assert!(!settings.sandbox.bubblewrap);
+        let error = load("[tools]\nrequire = \"landlock+apparmor\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("tools.require") && error.contains("apparmor"), "{error}");
+        let error = load("[tools.policy.filters.sendcmd]\nc = \"text\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("tools.policy") && error.contains("sendcmd"), "{error}");
+        let error = load("[tools.policy.options]\nx = \"file\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("file"), "{error}");
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub mod workspace;
 
 pub use engine::{EngineError, EngineSettings, LoadSource, LoadedTemplate, TemplateEngine};
 pub use limits::JobLimits;
-pub use media::{MediaTools, ToolLimits};
+pub use media::{MediaTools, ToolLimits, ToolSettings};
 pub use runner::{AssemblyRequest, Runner, UploadSource};

@@ -11,10 +11,11 @@ use crate::job::{EmittedOutput, HostcallBudgetExhausted, InputRecord, JobState, 
 use crate::limits::MemoryLimitExceeded;
 use crate::media::{MediaTools, mime};
 use crate::template::{ORIGINAL, StepDescription};
-use crate::workspace::Workspace;
+use crate::workspace::{FileIdentity, Reservations, Workspace, copy_to_new};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +121,10 @@ impl Runner {
     ) -> AssemblyStatus {
         status.ok = Some(AssemblyState::AssemblyExecuting);
         status.template_version = request.template.version.clone();
-        status.sandbox = self.tools.sandbox().name().into();
+        status.sandbox = self.tools.sandbox().name();
+        if self.tools.sandbox().is_none() {
+            tracing::warn!(assembly_id = %status.assembly_id, "this assembly's tools run unconfined (sandbox: none)");
+        }
         status.execution_start = Some(now_rfc3339());
         status.uploads.clear();
         status.results.clear();
@@ -179,8 +183,14 @@ impl Runner {
             let mut records = Vec::with_capacity(emitted.len());
             let mut next_inputs = Vec::with_capacity(emitted.len());
             for output in emitted {
-                let record = keep_result(workspace, &outputs, &step.name, &output).map_err(internal)?;
-                next_inputs.push(input_from_result(&step.name, &output));
+                let record = keep_result(workspace, &outputs, &step.name, &output).map_err(|error| {
+                    let code = match error {
+                        KeepError::Changed { .. } => ErrorCode::StepFailed,
+                        KeepError::Io { .. } => ErrorCode::InternalError,
+                    };
+                    StepFailure { code, message: format!("step `{}`: {error}", step.name) }
+                })?;
+                next_inputs.push(input_from_result(&step.name, &output, &record));
                 records.push(record);
             }
             status.results.insert(step.name.clone(), records);
@@ -197,8 +207,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Links the uploads into the workspace and probes them; an unreadable upload is recorded
-    /// with its problem so the step that feeds it to ffmpeg fails naming it.
+    /// Copies the uploads into the workspace (read-only) and probes them; an unreadable upload
+    /// is recorded with its problem so the step that feeds it to ffmpeg fails naming it.
     async fn place_uploads(
         &self,
         request: &AssemblyRequest,
@@ -279,6 +289,7 @@ impl Runner {
             limits: limits.clone(),
             deadline,
             progress: progress_tx,
+            reserved: Reservations::default(),
             emitted: Vec::new(),
         };
         let engine = self.engine.clone();
@@ -349,7 +360,7 @@ fn new_status(request: &AssemblyRequest, tools: &MediaTools) -> AssemblyStatus {
         bytes_usage: 0,
         progress: 0.0,
         current_step: None,
-        sandbox: tools.sandbox().name().into(),
+        sandbox: tools.sandbox().name(),
         execution_start: Some(now.clone()),
         execution_duration: None,
         notify_url: None,
@@ -389,7 +400,8 @@ fn step_inputs(
         .collect()
 }
 
-fn input_from_result(step: &str, output: &EmittedOutput) -> InputRecord {
+/// A kept result as an input of the steps that use its step; its size is the kept file's.
+fn input_from_result(step: &str, output: &EmittedOutput, kept: &FileRecord) -> InputRecord {
     let (basename, ext) = split_name(output.name.rsplit('/').next().unwrap_or(&output.name));
     InputRecord {
         id: output.id.clone(),
@@ -398,37 +410,73 @@ fn input_from_result(step: &str, output: &EmittedOutput) -> InputRecord {
         basename,
         ext,
         mime: output.mime.clone(),
-        size: output.size,
+        size: kept.size,
         from_step: step.to_owned(),
         original_id: output.original_id.clone(),
         meta: output.meta.clone(),
-        problem: (output.size == 0).then(|| "empty file".to_owned()),
+        problem: (kept.size == 0).then(|| "empty file".to_owned()),
     }
 }
 
-/// Links (or copies) a result out of the workspace into the assembly's outputs and records it.
+/// Why a result could not be kept.
+#[derive(Debug, thiserror::Error)]
+enum KeepError {
+    /// The file was rewritten (or replaced) after `emit` probed it: what was recorded about it
+    /// would not describe what is kept.
+    #[error("result `{name}` changed after it was emitted; emit a file only once it is complete")]
+    Changed {
+        /// The result's name.
+        name: String,
+    },
+    /// The host could not copy or read it.
+    #[error("host I/O failed while keeping result `{name}`: {source}")]
+    Io {
+        /// The result's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Copies a result out of the workspace into the assembly's outputs and records it. The copy
+/// is made from the file opened once and checked to be the one emitted, into a file that must
+/// not exist yet (so nothing is ever copied onto itself), and the recorded size and MD5 are
+/// read back from the kept copy: the record describes the bytes stored, not the workspace file.
+/// A copy rather than a hard link: the workspace stays writable by the job's tools, and the
+/// kept result must not change with it. Where the filesystem shares blocks the copy is a
+/// reflink and costs no data writes.
 fn keep_result(
     workspace: &Workspace,
     outputs: &Path,
     step: &str,
     output: &EmittedOutput,
-) -> std::io::Result<FileRecord> {
-    let source = workspace.root().join(&output.path);
-    let target = outputs.join(step).join(&output.name);
-    fs_err::create_dir_all(target.parent().expect("has a parent"))?;
-    if std::fs::hard_link(&source, &target).is_err() {
-        fs_err::copy(&source, &target)?;
+) -> Result<FileRecord, KeepError> {
+    let io = |source| KeepError::Io { name: output.name.clone(), source };
+    // Non-blocking, so a FIFO swapped in for the file cannot stall the host at `open`; the
+    // identity check below then refuses it.
+    let source = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(workspace.root().join(&output.path))
+        .map_err(io)?;
+    if FileIdentity::of(&source.metadata().map_err(io)?) != output.identity {
+        return Err(KeepError::Changed { name: output.name.clone() });
     }
-    let (md5, _) = md5_file(&target)?;
+    let target = outputs.join(step).join(&output.name);
+    fs_err::create_dir_all(target.parent().expect("has a parent")).map_err(io)?;
+    copy_to_new(&source, &target).map_err(io)?;
+    fs_err::set_permissions(&target, std::fs::Permissions::from_mode(0o444)).map_err(io)?;
+    let (md5, size) = md5_file(&target).map_err(io)?;
     let file_name = output.name.rsplit('/').next().unwrap_or(&output.name);
     let (basename, ext) = split_name(file_name);
-    let url = url_for(&fs_err::canonicalize(&target)?);
+    let url = url_for(&fs_err::canonicalize(&target).map_err(io)?);
     Ok(FileRecord {
         id: output.id.clone(),
         name: output.name.clone(),
         basename,
         ext,
-        size: output.size,
+        size,
         mime: output.mime.clone(),
         md5hash: md5,
         meta: output.meta.clone(),

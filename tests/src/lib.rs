@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use transflow_host::assembly::AssemblyStatus;
+use transflow_host::media::SandboxSettings;
 use transflow_host::{
-    AssemblyRequest, EngineSettings, JobLimits, MediaTools, Runner, TemplateEngine, ToolLimits, UploadSource,
+    AssemblyRequest, EngineSettings, JobLimits, MediaTools, Runner, TemplateEngine, ToolSettings,
+    UploadSource,
 };
 
 /// Media generated once per test binary with ffmpeg's lavfi sources.
@@ -170,6 +172,28 @@ pub fn result_path(url: &str) -> PathBuf {
     PathBuf::from(String::from_utf8(decoded).unwrap())
 }
 
+/// The tool settings of each ffmpeg build the hostile tests run, by name, with or without
+/// bubblewrap: the ffmpeg on `PATH` (Debian's) and, where `scripts/setup.sh` installed it, the
+/// pinned static build the worker image ships (`tools/ffmpeg.lock`).
+pub fn ffmpeg_builds(bubblewrap: bool) -> Vec<(String, ToolSettings)> {
+    let sandbox = SandboxSettings { bubblewrap, ..SandboxSettings::default() };
+    let mut builds =
+        vec![("PATH".to_owned(), ToolSettings { sandbox: sandbox.clone(), ..ToolSettings::default() })];
+    let pinned = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/ffmpeg-pinned");
+    if pinned.join("ffmpeg").is_file() && pinned.join("ffprobe").is_file() {
+        let settings = ToolSettings {
+            ffmpeg: Some(pinned.join("ffmpeg")),
+            ffprobe: Some(pinned.join("ffprobe")),
+            sandbox,
+            ..ToolSettings::default()
+        };
+        builds.push(("pinned".to_owned(), settings));
+    } else {
+        eprintln!("the pinned ffmpeg is not in {}; run scripts/setup.sh to test it too", pinned.display());
+    }
+    builds
+}
+
 /// A host with its own data directory, engine and tools.
 #[derive(Debug)]
 pub struct Harness {
@@ -198,11 +222,20 @@ impl Harness {
 
     /// A harness with these limits.
     pub async fn with_limits(limits: JobLimits) -> Harness {
+        Harness::with_tools(limits, ToolSettings::default()).await
+    }
+
+    /// A harness with these limits and tool settings (e.g. without bubblewrap, as on Lambda).
+    pub async fn with_tools(limits: JobLimits, tools: ToolSettings) -> Harness {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let settings = EngineSettings { cache_dir: dir.path().join("cache"), max_instances: 8, limits };
+        let settings = EngineSettings {
+            cache_dir: dir.path().join("cache"),
+            cache_key_file: None,
+            max_instances: 8,
+            limits,
+        };
         let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
-        let tools =
-            MediaTools::detect(None, None, true, ToolLimits::default()).await.expect("ffmpeg installed");
+        let tools = MediaTools::detect(&tools).await.expect("ffmpeg installed and transflow-confine built");
         let runner =
             Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), dir.path().join("outputs"));
         Harness { engine, runner, dir }

@@ -29,7 +29,7 @@ pub async fn execute(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Bake(args) => bake::bake(&paths, &config, args).await,
         Command::New(command) => new::new(command),
-        Command::Run(args) => run::run(&paths, args).await,
+        Command::Run(args) => run::run(&paths, &config, args).await,
         Command::Dev(args) => dev::dev(&paths, config, args).await,
         Command::Status(args) => status::status(&paths, &config, cli.aws, args).await,
         Command::Templates(command) => templates::templates(&paths, &config, cli.aws, command).await,
@@ -62,6 +62,13 @@ fn shutdown_signal(message: &'static str) -> tokio::sync::watch::Receiver<bool> 
 
 /// The engine for this process, caching compiled components under the data directory.
 fn engine(paths: &Layout, limits: JobLimits) -> Result<Arc<TemplateEngine>> {
-    let settings = EngineSettings { cache_dir: paths.cache.clone(), max_instances: 16, limits };
-    Ok(Arc::new(TemplateEngine::new(settings)?))
+    let settings = EngineSettings {
+        cache_dir: paths.cache.clone(),
+        cache_key_file: Some(paths.cache_key()),
+        max_instances: 16,
+        limits,
+    };
+    let engine = TemplateEngine::new(settings)?;
+    engine.check_cache_outside(&paths.work)?;
+    Ok(Arc::new(engine))
 }

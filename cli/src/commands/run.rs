@@ -9,11 +9,12 @@ use std::time::Duration;
 use transflow_host::assembly::{AssemblyStatus, ErrorCode};
 use transflow_host::backends::TemplateRegistry;
 use transflow_host::backends::local::DirTemplateRegistry;
+use transflow_host::config::Config;
 use transflow_host::embedded::Layout;
-use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, ToolLimits, UploadSource};
+use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, UploadSource};
 
 /// Runs the assembly and prints its status; exit code 1 when it failed.
-pub async fn run(paths: &Layout, args: RunArgs) -> Result<ExitCode> {
+pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitCode> {
     let limits = JobLimits { step_timeout: Duration::from_secs(args.step_timeout), ..JobLimits::default() };
     let engine = super::engine(paths, limits)?;
     let bytes = match template_bytes(paths, &args.template).await {
@@ -27,8 +28,7 @@ pub async fn run(paths: &Layout, args: RunArgs) -> Result<ExitCode> {
             return Ok(early_failure(ErrorCode::TemplateInvalid, &message));
         }
     };
-    let tools =
-        MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(anyhow::Error::msg)?;
+    let tools = MediaTools::detect(&config.tools.settings().map_err(anyhow::Error::msg)?).await?;
     let runner = Runner::new(engine, Arc::new(tools), paths.work.clone(), paths.outputs.clone());
     let uploads = args
         .files

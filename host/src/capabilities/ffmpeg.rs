@@ -6,7 +6,7 @@ use crate::bindings::transflow::template::types::{BadInput, ToolFailure};
 use crate::bindings::{GuestError, WitMediaMeta};
 use crate::engine::StepTimedOut;
 use crate::job::{InputRecord, JobState, StepScope};
-use crate::media::{ToolError, policy};
+use crate::media::{OutputBudget, ToolError};
 use crate::workspace::{StepView, Workspace};
 
 type GuestResult<T> = wasmtime::Result<Result<T, GuestError>>;
@@ -15,7 +15,7 @@ impl Host for JobState {
     async fn run(&mut self, args: Vec<String>, options: RunOptions) -> GuestResult<()> {
         let scope = self.charge()?;
         let view = StepView { workspace: &scope.workspace, step: &scope.step };
-        let checked = match policy::check_ffmpeg_args(&args, &view) {
+        let checked = match scope.tools.policy().check_ffmpeg_args(&args, &view) {
             Ok(checked) => checked,
             Err(refusal) => return Ok(Err(refusal.into())),
         };
@@ -36,13 +36,23 @@ impl Host for JobState {
                 scope.report_progress(start + (end - start) * done, None);
             }
         };
-        let outcome =
-            scope.tools.run_ffmpeg(scope.workspace.root(), &checked.args, scope.deadline, on_progress).await;
+        let step_dir = Workspace::step_dir(&scope.step);
+        // The sandbox grants writes beneath this directory, so it must exist even when the
+        // template reserved nothing.
+        fs_err::create_dir_all(scope.workspace.root().join(&step_dir))?;
+        let written_before = scope.workspace.bytes_under(&step_dir)?;
+        let budget = OutputBudget {
+            dir: &step_dir,
+            max_bytes: scope.limits.output_bytes.saturating_sub(written_before),
+        };
+        let root = scope.workspace.root();
+        let outcome = scope.tools.run_ffmpeg(root, budget, &checked.args, scope.deadline, on_progress).await;
         if let Err(error) = outcome {
             return tool_error(scope, error, &checked.inputs);
         }
         scope.report_progress(end, None);
-        let written = scope.workspace.bytes_under(&Workspace::step_dir(&scope.step))?;
+        // The budget is polled while ffmpeg runs; a burst between two polls is caught here.
+        let written = scope.workspace.bytes_under(&step_dir)?;
         if written > scope.limits.output_bytes {
             let limit = scope.limits.output_bytes;
             return Ok(Err(GuestError::LimitExceeded(format!(
@@ -55,9 +65,8 @@ impl Host for JobState {
 
     async fn probe(&mut self, path: String) -> GuestResult<WitMediaMeta> {
         let scope = self.charge()?;
-        if let Err(refusal) =
-            policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step })
-        {
+        let view = StepView { workspace: &scope.workspace, step: &scope.step };
+        if let Err(refusal) = scope.tools.policy().check_input_path(&path, &view) {
             return Ok(Err(refusal.into()));
         }
         if let Some(bad) = unusable_input(scope, &path) {
@@ -74,9 +83,8 @@ impl Host for JobState {
 
     async fn probe_json(&mut self, path: String) -> GuestResult<String> {
         let scope = self.charge()?;
-        if let Err(refusal) =
-            policy::check_input_path(&path, &StepView { workspace: &scope.workspace, step: &scope.step })
-        {
+        let view = StepView { workspace: &scope.workspace, step: &scope.step };
+        if let Err(refusal) = scope.tools.policy().check_input_path(&path, &view) {
             return Ok(Err(refusal.into()));
         }
         match scope.tools.probe_json(scope.workspace.root(), &path).await {
@@ -99,7 +107,9 @@ fn tool_error<T>(scope: &StepScope, error: ToolError, inputs: &[String]) -> Gues
     match error {
         ToolError::TimedOut { .. } => Err(wasmtime::Error::new(StepTimedOut)),
         ToolError::Spawn { .. } => Err(wasmtime::Error::new(crate::runner::HostFault(error.to_string()))),
-        ToolError::FileTooLarge { .. } => Ok(Err(GuestError::LimitExceeded(error.to_string()))),
+        ToolError::FileTooLarge { .. } | ToolError::OutputTooLarge { .. } => {
+            Ok(Err(GuestError::LimitExceeded(error.to_string())))
+        }
         ToolError::Failed { tool, exit_code, stderr_tail } => {
             let input = blamed_input(&scope.inputs, inputs, &stderr_tail);
             Ok(Err(GuestError::ToolFailed(ToolFailure { tool: tool.into(), exit_code, stderr_tail, input })))

@@ -8,4 +8,5 @@ pub mod sandbox;
 pub mod tools;
 
 pub use meta::MediaMeta;
-pub use tools::{MediaTools, ToolError, ToolLimits};
+pub use sandbox::{Access, Sandbox, SandboxError, SandboxSettings};
+pub use tools::{MediaTools, OutputBudget, ToolError, ToolLimits, ToolSettings, ToolSetupError};

@@ -1,80 +1,245 @@
 //! How ffmpeg and ffprobe are confined.
 //!
-//! Every tool runs with a cleared environment (never the host's credentials), cwd = the job's
-//! workspace, no stdin, its own process group, and rlimits on file size and core dumps. Where
-//! bubblewrap works (Linux with user namespaces) the tool also runs in fresh namespaces with no
-//! network and a file system holding only the system's `/usr` (read-only) and the workspace, so
-//! even a demuxer we did not think of cannot read host files. Lambda has no user namespaces;
-//! there the argument policy and the protocol/format whitelists are the defence, and the
-//! assembly status says `sandbox: "none"`.
+//! Templates choose the arguments and users choose the media, so a tool process is treated as
+//! hostile. The defence that must hold everywhere, AWS Lambda included (no user namespaces
+//! there), is ours: every tool starts through `transflow-confine`, a small exec helper that
+//! restricts itself and then execs the tool:
+//! - **Landlock** (where the kernel has it): read-only access to the system directories a tool
+//!   needs and to the job's workspace; write access only to the current step's output
+//!   directory; execute access only to the tool; no TCP; no signals outside its own domain.
+//! - **seccomp**: no sockets, `ptrace`, `process_vm_*`, mounts, namespaces or further `execve`.
+//! - **rlimits**: file size (the step's remaining output budget), no core dumps.
+//!
+//! Where bubblewrap works, it stacks underneath: fresh namespaces with no network and a file
+//! system holding only `/usr` (read-only), the tool, the helper and the workspace (read-only
+//! but for the step's output directory). Every tool also runs with a cleared environment
+//! (never the host's credentials), no stdin and its own process group.
+//!
+//! The status field `sandbox` names the layers in force ([`Sandbox::name`]), and
+//! [`SandboxSettings::require`] lets an operator refuse to run tools without some of them.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::process::Command;
+use transflow_confine::{Layers, Plan};
 
 /// Where the workspace appears inside the bubblewrap sandbox.
 const SANDBOX_WORKSPACE: &str = "/ws";
 
-/// How tools are isolated on this machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sandbox {
-    /// bubblewrap at this path: no network, only `/usr` and the workspace visible.
-    Bubblewrap(PathBuf),
-    /// Cleared environment, rlimits and cwd only.
-    None,
+/// The file name of the exec helper.
+pub const CONFINE_BINARY: &str = "transflow-confine";
+
+/// What tools may read besides the workspace: shared libraries and their loader's cache, fonts
+/// and their configuration (`drawtext`, `subtitles`). Missing paths are skipped by the helper.
+const SYSTEM_READ_PATHS: &[&str] = &[
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/var/cache/fontconfig",
+];
+
+/// How an operator wants tools confined (`[tools]` in `transflow.toml`).
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The exec helper; found beside the running binary or on `PATH` when absent.
+    pub confine: Option<PathBuf>,
+    /// Stack bubblewrap underneath where it works.
+    pub bubblewrap: bool,
+    /// Layers that must be in force; starting fails when one is missing.
+    pub require: Layers,
+}
+
+impl Default for SandboxSettings {
+    /// The helper found beside the program, bubblewrap where it works, nothing required.
+    fn default() -> Self {
+        SandboxSettings { confine: None, bubblewrap: true, require: Layers::default() }
+    }
+}
+
+/// The sandbox cannot be set up as required.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The helper binary is missing.
+    #[error(
+        "`{CONFINE_BINARY}` was not found beside this program or on PATH; build it (`cargo build -p \
+         transflow-confine`) or set `tools.confine` in transflow.toml"
+    )]
+    HelperMissing,
+    /// The helper does not run.
+    #[error("`{path}` --probe failed: {reason}")]
+    HelperBroken {
+        /// The helper.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A required layer is not available on this machine.
+    #[error(
+        "tools.require asks for `{required}` but this machine provides only `{available}`; lower \
+         `tools.require` or run on a kernel with Landlock and seccomp"
+    )]
+    RequirementUnmet {
+        /// What the configuration requires.
+        required: String,
+        /// What is in force.
+        available: String,
+    },
+}
+
+/// How tools are isolated on this machine; found once per process by [`Sandbox::detect`].
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    helper: PathBuf,
+    /// The layers the helper applies here (Landlock, seccomp).
+    layers: Layers,
+    /// bubblewrap at this path, when it works here.
+    bubblewrap: Option<PathBuf>,
+}
+
+/// What one tool run may touch.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    /// The job's workspace (absolute), the tool's working directory; readable.
+    pub workspace: &'a Path,
+    /// The one directory the tool may write, relative to the workspace (`out/{step}`).
+    pub writable: Option<&'a str>,
+    /// Largest file the tool may write.
+    pub max_file_bytes: u64,
 }
 
 impl Sandbox {
-    /// Finds bubblewrap and checks it can really create namespaces here by running `tool -version`
-    /// inside it; falls back to [`Sandbox::None`] when it cannot.
-    pub async fn detect(tool: &Path) -> Sandbox {
-        let Some(bwrap) = find_in_path("bwrap") else { return Sandbox::None };
-        let sandbox = Sandbox::Bubblewrap(bwrap);
-        let Ok(dir) = std::env::current_dir() else { return Sandbox::None };
-        let mut probe = sandbox.command(tool, &dir);
-        probe.arg("-version").stdout(Stdio::null()).stderr(Stdio::null());
-        match probe.status().await {
-            Ok(status) if status.success() => sandbox,
-            _ => Sandbox::None,
+    /// Finds the helper, asks it which layers this kernel supports, and checks that bubblewrap
+    /// (when wanted) really runs `tool -version` here with the helper inside; falls back to the
+    /// helper alone when it cannot.
+    pub async fn detect(settings: &SandboxSettings, tool: &Path) -> Result<Sandbox, SandboxError> {
+        let helper = match &settings.confine {
+            Some(path) => path.clone(),
+            None => find_helper().ok_or(SandboxError::HelperMissing)?,
+        };
+        let layers = probe_helper(&helper).await?;
+        let mut sandbox = Sandbox { helper, layers, bubblewrap: None };
+        if settings.bubblewrap
+            && let Some(bwrap) = find_in_path("bwrap")
+        {
+            let candidate = Sandbox { bubblewrap: Some(bwrap), ..sandbox.clone() };
+            if candidate.self_test(tool).await {
+                sandbox = candidate;
+            }
+        }
+        if !sandbox.layers.contains(settings.require) {
+            return Err(SandboxError::RequirementUnmet {
+                required: settings.require.to_string(),
+                available: sandbox.layers.to_string(),
+            });
+        }
+        Ok(sandbox)
+    }
+
+    /// The layers in force, as the assembly status names them: `bubblewrap+landlock+seccomp`,
+    /// `landlock+seccomp`, `seccomp`, …, or `none`.
+    pub fn name(&self) -> String {
+        match (&self.bubblewrap, self.layers.is_empty()) {
+            (Some(_), true) => "bubblewrap".into(),
+            (Some(_), false) => format!("bubblewrap+{}", self.layers),
+            (None, _) => self.layers.to_string(),
         }
     }
 
-    /// The name reported in the assembly status.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Sandbox::Bubblewrap(_) => "bubblewrap",
-            Sandbox::None => "none",
-        }
+    /// Whether no layer confines tools beyond a cleared environment.
+    pub fn is_none(&self) -> bool {
+        self.bubblewrap.is_none() && self.layers.is_empty()
     }
 
-    /// A command that runs `program` confined to `workspace`. Arguments are appended by the caller.
-    pub fn command(&self, program: &Path, workspace: &Path) -> Command {
-        let mut command = match self {
-            Sandbox::Bubblewrap(bwrap) => {
+    /// A command that runs `program` confined to `access`. Arguments are appended by the caller.
+    pub fn command(&self, program: &Path, access: Access<'_>) -> Command {
+        let inside = |relative: &str| match &self.bubblewrap {
+            Some(_) => Path::new(SANDBOX_WORKSPACE).join(relative),
+            None => access.workspace.join(relative),
+        };
+        let workspace_seen = inside("");
+        let mut read: Vec<PathBuf> = SYSTEM_READ_PATHS.iter().map(PathBuf::from).collect();
+        read.extend(program.parent().filter(|dir| !dir.starts_with("/usr")).map(Path::to_owned));
+        read.push(workspace_seen.clone());
+        let plan = Plan {
+            read,
+            write: access.writable.map(inside).into_iter().collect(),
+            program: program.to_owned(),
+            max_file_bytes: Some(access.max_file_bytes),
+            max_processes: None,
+            require: self.layers,
+        };
+        let mut command = match &self.bubblewrap {
+            Some(bwrap) => {
                 let mut command = Command::new(bwrap);
-                command.args(bubblewrap_args(program, workspace)).arg(program);
+                command.args(bubblewrap_args(&self.helper, program, access));
+                command.arg(&self.helper);
                 command
             }
-            Sandbox::None => {
-                let mut command = Command::new(program);
-                command.current_dir(workspace);
+            None => {
+                let mut command = Command::new(&self.helper);
+                command.current_dir(access.workspace);
                 command
             }
         };
+        command.args(plan.to_args());
         command.env_clear().stdin(Stdio::null()).kill_on_drop(true).process_group(0);
         command
     }
 
     /// The prefix under which the tool sees workspace paths, so error text can be cleaned of it.
     pub fn workspace_prefix<'a>(&self, workspace: &'a Path) -> std::borrow::Cow<'a, str> {
-        match self {
-            Sandbox::Bubblewrap(_) => SANDBOX_WORKSPACE.into(),
-            Sandbox::None => workspace.to_string_lossy(),
+        match self.bubblewrap {
+            Some(_) => SANDBOX_WORKSPACE.into(),
+            None => workspace.to_string_lossy(),
         }
+    }
+
+    /// Runs `tool -version` through the whole stack in a scratch workspace.
+    async fn self_test(&self, tool: &Path) -> bool {
+        let Ok(scratch) = tempfile::tempdir() else { return false };
+        let access = Access { workspace: scratch.path(), writable: None, max_file_bytes: 1 << 20 };
+        let mut probe = self.command(tool, access);
+        probe.arg("-version").stdout(Stdio::null()).stderr(Stdio::null());
+        matches!(probe.status().await, Ok(status) if status.success())
     }
 }
 
-fn bubblewrap_args(program: &Path, workspace: &Path) -> Vec<String> {
+/// The helper beside the running binary (an installed `transflow`, the Lambda `bootstrap`), one
+/// directory up (a cargo test binary in `target/*/deps/`), or on `PATH`.
+fn find_helper() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(CONFINE_BINARY))
+        .find(|candidate| candidate.is_file())
+        .or_else(|| find_in_path(CONFINE_BINARY))
+}
+
+/// Asks the helper which layers it can apply on this kernel.
+async fn probe_helper(helper: &Path) -> Result<Layers, SandboxError> {
+    let broken = |reason: String| SandboxError::HelperBroken { path: helper.to_owned(), reason };
+    let output = Command::new(helper)
+        .arg("--probe")
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| broken(e.to_string()))?;
+    if !output.status.success() {
+        return Err(broken(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+    }
+    Layers::from_probe(&String::from_utf8_lossy(&output.stdout)).map_err(|e| broken(e.to_string()))
+}
+
+/// bubblewrap's arguments: fresh namespaces, the system read-only, the workspace read-only but
+/// for the step's output directory.
+fn bubblewrap_args(helper: &Path, program: &Path, access: Access<'_>) -> Vec<String> {
     let mut args: Vec<String> = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
         .into_iter()
         .map(String::from)
@@ -90,16 +255,25 @@ fn bubblewrap_args(program: &Path, workspace: &Path) -> Vec<String> {
             Err(_) => {}
         }
     }
-    // Shared-library lookup on Debian goes through these.
-    for etc in ["/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"] {
+    // Shared-library lookup on Debian and font configuration go through these.
+    for etc in ["/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts"]
+    {
         args.extend(["--ro-bind-try".into(), etc.into(), etc.into()]);
     }
-    if let Some(dir) = program.parent().filter(|dir| !dir.starts_with("/usr")) {
-        let dir = dir.to_string_lossy().into_owned();
-        args.extend(["--ro-bind".into(), dir.clone(), dir]);
+    for outside_usr in [helper, program] {
+        if !outside_usr.starts_with("/usr") {
+            let path = outside_usr.to_string_lossy().into_owned();
+            args.extend(["--ro-bind".into(), path.clone(), path]);
+        }
     }
     args.extend(["--dev".into(), "/dev".into(), "--tmpfs".into(), "/tmp".into()]);
-    args.extend(["--bind".into(), workspace.to_string_lossy().into_owned(), SANDBOX_WORKSPACE.into()]);
+    let workspace = access.workspace.to_string_lossy().into_owned();
+    args.extend(["--ro-bind".into(), workspace, SANDBOX_WORKSPACE.into()]);
+    if let Some(writable) = access.writable {
+        let outside = access.workspace.join(writable).to_string_lossy().into_owned();
+        let inside = Path::new(SANDBOX_WORKSPACE).join(writable).to_string_lossy().into_owned();
+        args.extend(["--bind".into(), outside, inside]);
+    }
     args.extend(["--chdir".into(), SANDBOX_WORKSPACE.into(), "--".into()]);
     args
 }

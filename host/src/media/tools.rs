@@ -1,13 +1,14 @@
 //! Running ffmpeg and ffprobe: one place that starts tool processes, enforces their wall-clock
-//! deadline and file-size cap, reads progress and keeps the tail of stderr.
+//! deadline and output budget, reads progress and keeps the tail of stderr.
 
 use super::MediaMeta;
-use super::sandbox::{Sandbox, find_in_path};
+use super::policy::{ExtensionError, Policy, PolicyExtensions};
+use super::sandbox::{Access, Sandbox, SandboxError, SandboxSettings, find_in_path};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 
 /// How many lines of stderr a failure keeps.
@@ -16,6 +17,10 @@ const STDERR_TAIL_LINES: usize = 12;
 const STDERR_KEEP_BYTES: usize = 64 * 1024;
 /// ffprobe is quick on any sane file; a file that makes it slow is refused.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a running ffmpeg's output directory is measured against its budget. ffmpeg can
+/// write about a gigabyte a second to a fast disk, so a run overshoots by at most this much of
+/// that before it is killed (and no single file can outgrow the budget: see `RLIMIT_FSIZE`).
+const BUDGET_POLL: Duration = Duration::from_millis(100);
 
 /// Limits every tool process runs under.
 #[derive(Debug, Clone)]
@@ -65,6 +70,55 @@ pub enum ToolError {
         /// The cap.
         max_bytes: u64,
     },
+    /// The tool's output directory outgrew the step's budget while it ran and it was killed.
+    #[error("{tool} wrote more than the step's output limit of {max_bytes} bytes and was stopped")]
+    OutputTooLarge {
+        /// `ffmpeg`.
+        tool: &'static str,
+        /// The budget the run had.
+        max_bytes: u64,
+    },
+}
+
+/// Where to find the tools and how to confine them (`[tools]` in `transflow.toml`).
+#[derive(Debug, Clone, Default)]
+pub struct ToolSettings {
+    /// ffmpeg; found on `PATH` when absent.
+    pub ffmpeg: Option<PathBuf>,
+    /// ffprobe; found on `PATH` when absent.
+    pub ffprobe: Option<PathBuf>,
+    /// The sandbox.
+    pub sandbox: SandboxSettings,
+    /// Per-process limits.
+    pub limits: ToolLimits,
+    /// The operator's additions to the argument policy.
+    pub policy: PolicyExtensions,
+}
+
+/// The tools cannot be used as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolSetupError {
+    /// ffmpeg or ffprobe is missing.
+    #[error(
+        "{0} was not found on PATH; install it (Debian: `apt-get install ffmpeg`) or set `tools.{0}` in \
+         transflow.toml"
+    )]
+    Missing(&'static str),
+    /// The sandbox cannot be set up.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// An extension of the argument policy is not allowed.
+    #[error(transparent)]
+    Policy(#[from] ExtensionError),
+}
+
+/// What a step's ffmpeg run may write: its output directory and the bytes left of its budget.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputBudget<'a> {
+    /// The step's output directory, relative to the workspace.
+    pub dir: &'a str,
+    /// Bytes the directory may hold when the run ends.
+    pub max_bytes: u64,
 }
 
 /// ffmpeg and ffprobe on this machine, with the sandbox they run in.
@@ -74,25 +128,26 @@ pub struct MediaTools {
     ffprobe: PathBuf,
     sandbox: Sandbox,
     limits: ToolLimits,
+    policy: Policy,
 }
 
 impl MediaTools {
-    /// Finds ffmpeg and ffprobe (explicit paths or `PATH`) and the best sandbox that works here.
-    pub async fn detect(
-        ffmpeg: Option<PathBuf>,
-        ffprobe: Option<PathBuf>,
-        use_sandbox: bool,
-        limits: ToolLimits,
-    ) -> Result<MediaTools, String> {
-        let locate = |explicit: Option<PathBuf>, name: &str| {
-            explicit.or_else(|| find_in_path(name)).ok_or_else(|| {
-                format!("{name} was not found on PATH; install it (Debian: `apt-get install ffmpeg`) or set its path in transflow.toml")
-            })
+    /// Finds ffmpeg and ffprobe (explicit paths or `PATH`) and sets up their sandbox; logs the
+    /// layers in force, warning when there are none.
+    pub async fn detect(settings: &ToolSettings) -> Result<MediaTools, ToolSetupError> {
+        let locate = |explicit: &Option<PathBuf>, name: &'static str| {
+            explicit.clone().or_else(|| find_in_path(name)).ok_or(ToolSetupError::Missing(name))
         };
-        let ffmpeg = locate(ffmpeg, "ffmpeg")?;
-        let ffprobe = locate(ffprobe, "ffprobe")?;
-        let sandbox = if use_sandbox { Sandbox::detect(&ffmpeg).await } else { Sandbox::None };
-        Ok(MediaTools { ffmpeg, ffprobe, sandbox, limits })
+        let ffmpeg = locate(&settings.ffmpeg, "ffmpeg")?;
+        let ffprobe = locate(&settings.ffprobe, "ffprobe")?;
+        let policy = Policy::new(&settings.policy)?;
+        let sandbox = Sandbox::detect(&settings.sandbox, &ffmpeg).await?;
+        if sandbox.is_none() {
+            tracing::warn!("ffmpeg runs unconfined: this kernel offers neither Landlock nor seccomp");
+        } else {
+            tracing::info!(sandbox = %sandbox.name(), "ffmpeg and ffprobe are confined");
+        }
+        Ok(MediaTools { ffmpeg, ffprobe, sandbox, limits: settings.limits.clone(), policy })
     }
 
     /// The sandbox tools run in.
@@ -100,16 +155,28 @@ impl MediaTools {
         &self.sandbox
     }
 
-    /// Runs ffmpeg with already-checked `args` in `workspace`, killing it at `deadline`.
+    /// The policy every guest-supplied argument passes.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Runs ffmpeg with already-checked `args` in `workspace`, writing only into `budget.dir`,
+    /// killing it at `deadline` or as soon as that directory holds more than `budget.max_bytes`.
     /// `on_progress` receives the output time reached, in seconds, as ffmpeg reports it.
     pub async fn run_ffmpeg(
         &self,
         workspace: &Path,
+        budget: OutputBudget<'_>,
         args: &[String],
         deadline: Instant,
         mut on_progress: impl FnMut(f64) + Send,
     ) -> Result<(), ToolError> {
-        let mut command = self.command(&self.ffmpeg, workspace);
+        let access = Access {
+            workspace,
+            writable: Some(budget.dir),
+            max_file_bytes: self.limits.max_file_bytes.min(budget.max_bytes),
+        };
+        let mut command = self.sandbox.command(&self.ffmpeg, access);
         command.args(["-loglevel", "error", "-nostats", "-progress", "pipe:1"]).args(args);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|source| ToolError::Spawn { tool: "ffmpeg", source })?;
@@ -123,30 +190,36 @@ impl MediaTools {
                 }
             }
         };
-        let waited = tokio::time::timeout_at(deadline, async {
+        let finished = async {
             progress.await;
             child.wait().await
-        })
-        .await;
-        let status = match waited {
+        };
+        let outcome = tokio::select! {
+            waited = tokio::time::timeout_at(deadline, finished) => waited.map_err(|_| Stop::Deadline),
+            () = watch_budget(workspace.join(budget.dir), budget.max_bytes) => Err(Stop::OverBudget),
+        };
+        let status = match outcome {
             Ok(status) => status.map_err(|source| ToolError::Spawn { tool: "ffmpeg", source })?,
-            Err(_) => return Err(kill_timed_out(&mut child, "ffmpeg").await),
+            Err(Stop::Deadline) => {
+                kill_group(&mut child).await;
+                return Err(ToolError::TimedOut { tool: "ffmpeg" });
+            }
+            Err(Stop::OverBudget) => {
+                kill_group(&mut child).await;
+                return Err(ToolError::OutputTooLarge { tool: "ffmpeg", max_bytes: budget.max_bytes });
+            }
         };
         let stderr = stderr.await.unwrap_or_default();
-        self.check_exit("ffmpeg", status, &stderr, workspace)
+        self.check_exit("ffmpeg", status, &stderr, workspace, access.max_file_bytes)
     }
 
     /// Probes `relative` inside `workspace` with ffprobe and returns its JSON.
     pub async fn probe_json(&self, workspace: &Path, relative: &str) -> Result<String, ToolError> {
-        let mut command = self.command(&self.ffprobe, workspace);
+        let access = Access { workspace, writable: None, max_file_bytes: 0 };
+        let mut command = self.sandbox.command(&self.ffprobe, access);
         command
             .args(["-v", "error", "-hide_banner", "-print_format", "json", "-show_format", "-show_streams"])
-            .args([
-                "-protocol_whitelist",
-                "file",
-                "-format_whitelist",
-                &super::policy::ALLOWED_DEMUXERS.join(","),
-            ])
+            .args(["-protocol_whitelist", "file", "-format_whitelist", self.policy.format_whitelist()])
             .args(["-i", relative]);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|source| ToolError::Spawn { tool: "ffprobe", source })?;
@@ -160,10 +233,13 @@ impl MediaTools {
         .await;
         let status = match waited {
             Ok(status) => status.map_err(|source| ToolError::Spawn { tool: "ffprobe", source })?,
-            Err(_) => return Err(kill_timed_out(&mut child, "ffprobe").await),
+            Err(_) => {
+                kill_group(&mut child).await;
+                return Err(ToolError::TimedOut { tool: "ffprobe" });
+            }
         };
         let stderr = stderr.await.unwrap_or_default();
-        self.check_exit("ffprobe", status, &stderr, workspace)?;
+        self.check_exit("ffprobe", status, &stderr, workspace, 0)?;
         Ok(json)
     }
 
@@ -173,50 +249,65 @@ impl MediaTools {
         Ok(MediaMeta::from_ffprobe_json(&json))
     }
 
-    fn command(&self, program: &Path, workspace: &Path) -> Command {
-        let mut command = self.sandbox.command(program, workspace);
-        let max_file_bytes = self.limits.max_file_bytes;
-        // SAFETY: the closure runs in the forked child before exec and only calls setrlimit,
-        // which is async-signal-safe; it allocates nothing and touches no locks.
-        #[allow(unsafe_code)]
-        unsafe {
-            command.pre_exec(move || {
-                set_rlimit(libc::RLIMIT_FSIZE, max_file_bytes)?;
-                set_rlimit(libc::RLIMIT_CORE, 0)
-            });
-        }
-        command
-    }
-
     fn check_exit(
         &self,
         tool: &'static str,
         status: std::process::ExitStatus,
         stderr: &str,
         workspace: &Path,
+        max_file_bytes: u64,
     ) -> Result<(), ToolError> {
         use std::os::unix::process::ExitStatusExt;
         if status.success() {
             return Ok(());
         }
-        if status.signal() == Some(libc::SIGXFSZ) {
-            return Err(ToolError::FileTooLarge { tool, max_bytes: self.limits.max_file_bytes });
+        // ffmpeg catches SIGXFSZ and exits with 128 + the signal; other tools die by it.
+        if status.signal() == Some(libc::SIGXFSZ) || status.code() == Some(128 + libc::SIGXFSZ) {
+            return Err(ToolError::FileTooLarge { tool, max_bytes: max_file_bytes });
         }
         let prefix = self.sandbox.workspace_prefix(workspace);
         Err(ToolError::Failed { tool, exit_code: status.code(), stderr_tail: stderr_tail(stderr, &prefix) })
     }
 }
 
-fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
-    // SAFETY: setrlimit reads the struct we pass and nothing else.
-    #[allow(unsafe_code)]
-    let result = unsafe { libc::setrlimit(resource, &limit) };
-    if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+/// Why a running tool was stopped early.
+enum Stop {
+    Deadline,
+    OverBudget,
 }
 
-/// Kills the tool's whole process group and reports the timeout.
-async fn kill_timed_out(child: &mut Child, tool: &'static str) -> ToolError {
+/// Returns once the files under `dir` hold more than `max_bytes`; never returns otherwise.
+async fn watch_budget(dir: PathBuf, max_bytes: u64) {
+    let mut ticks = tokio::time::interval(BUDGET_POLL);
+    loop {
+        ticks.tick().await;
+        let dir = dir.clone();
+        let used = tokio::task::spawn_blocking(move || bytes_under(&dir)).await.unwrap_or(0);
+        if used > max_bytes {
+            return;
+        }
+    }
+}
+
+/// Total length of the regular files under `dir`, counted without following symlinks.
+pub fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else { continue };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => pending.push(entry.path()),
+                Ok(meta) if meta.is_file() => total += meta.len(),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+/// Kills the tool's whole process group (the helper execs the tool, so the group is the tool's).
+async fn kill_group(child: &mut Child) {
     if let Some(pid) = child.id() {
         // SAFETY: killpg only sends a signal to the group we created for this child.
         #[allow(unsafe_code)]
@@ -225,7 +316,6 @@ async fn kill_timed_out(child: &mut Child, tool: &'static str) -> ToolError {
         }
     }
     let _ = child.kill().await;
-    ToolError::TimedOut { tool }
 }
 
 async fn read_stderr(mut stderr: tokio::process::ChildStderr) -> String {

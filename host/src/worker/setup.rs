@@ -5,7 +5,7 @@ use super::{Backends, Notifier, Worker, WorkerSettings};
 use crate::config::Config;
 use crate::engine::{EngineSettings, TemplateEngine};
 use crate::limits::JobLimits;
-use crate::media::{MediaTools, ToolLimits};
+use crate::media::MediaTools;
 use crate::webhook::{WebhookPolicy, WebhookSecret, WebhookSender};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub enum SetupError {
     /// The engine could not be built.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
-    /// ffmpeg or ffprobe is missing.
+    /// ffmpeg or ffprobe is missing, or cannot be confined as required.
     #[error("{0}")]
     Tools(String),
     /// A secret file could not be read or written, or a configured secret is malformed.
@@ -36,6 +36,9 @@ pub struct WorkerDirs {
     pub work: PathBuf,
     /// Compiled components by sha256, kept across jobs (and across restarts).
     pub cache: PathBuf,
+    /// The key authenticating cached components across restarts (see
+    /// [`EngineSettings::cache_key_file`]); `None` keeps it in memory (Lambda).
+    pub cache_key: Option<PathBuf>,
 }
 
 /// A worker on `backends` configured by `config`; `notify_secret` signs deliveries to the
@@ -51,11 +54,16 @@ pub async fn worker(
         ..JobLimits::default()
     };
     let max_instances = u32::try_from(config.worker.concurrency * 2).unwrap_or(u32::MAX).max(4);
-    let engine =
-        Arc::new(TemplateEngine::new(EngineSettings { cache_dir: dirs.cache, max_instances, limits })?);
-    let tools = Arc::new(
-        MediaTools::detect(None, None, true, ToolLimits::default()).await.map_err(SetupError::Tools)?,
-    );
+    let engine = Arc::new(TemplateEngine::new(EngineSettings {
+        cache_dir: dirs.cache,
+        cache_key_file: dirs.cache_key,
+        max_instances,
+        limits,
+    })?);
+    engine.check_cache_outside(&dirs.work)?;
+    let tool_settings = config.tools.settings().map_err(SetupError::Tools)?;
+    let tools =
+        Arc::new(MediaTools::detect(&tool_settings).await.map_err(|e| SetupError::Tools(e.to_string()))?);
     let mut template_secrets = BTreeMap::new();
     for (name, text) in &config.webhook.secrets {
         let secret = text
