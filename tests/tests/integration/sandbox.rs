@@ -38,8 +38,12 @@ impl Scene {
     }
 
     async fn ffmpeg(&self, tools: &MediaTools, args: &[&str]) -> Result<(), String> {
+        self.ffmpeg_within(tools, 1 << 30, args).await
+    }
+
+    async fn ffmpeg_within(&self, tools: &MediaTools, max_bytes: u64, args: &[&str]) -> Result<(), String> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let budget = OutputBudget { dir: STEP_DIR, max_bytes: 1 << 30 };
+        let budget = OutputBudget { dir: STEP_DIR, max_bytes };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         tools.run_ffmpeg(&self.workspace, budget, &args, deadline, |_| {}).await.map_err(|e| e.to_string())
     }
@@ -136,6 +140,23 @@ async fn sockets_are_refused() {
         let error = connect.expect_err("ffmpeg connected out");
         assert!(!error.contains(&scene.workspace.display().to_string()), "a host path leaked: {error}");
         assert!(listener.accept().is_err(), "a connection reached the listener");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn many_small_files_are_stopped_at_the_output_budget_while_ffmpeg_runs() {
+    each_stack(async |tools, scene| {
+        // Endless segments, each far below the budget: only the live measurement can stop them.
+        let budget = 2 << 20;
+        let flood =
+            ["-stream_loop", "-1", "-i", INPUT, "-c", "copy", "-f", "segment", "-segment_time", "0.2"];
+        let stopped =
+            scene.ffmpeg_within(tools, budget, &[&flood[..], &["out/step/s%06d.ts"]].concat()).await;
+        let error = stopped.expect_err("the flood ran to its deadline");
+        assert!(error.contains("output limit of 2097152 bytes"), "{error}");
+        let segments = std::fs::read_dir(scene.workspace.join(STEP_DIR)).unwrap().count();
+        assert!(segments > 1, "{segments} segments: the budget was not reached by many files");
     })
     .await;
 }
