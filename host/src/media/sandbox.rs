@@ -161,10 +161,10 @@ impl Sandbox {
             Some(_) => Path::new(SANDBOX_WORKSPACE).join(relative),
             None => access.workspace.join(relative),
         };
-        let workspace_seen = inside("");
+        // The helper itself grants the tool (and its ELF interpreter) read and execute, so a tool
+        // outside `/usr` needs no rule here: its directory stays closed.
         let mut read: Vec<PathBuf> = SYSTEM_READ_PATHS.iter().map(PathBuf::from).collect();
-        read.extend(program.parent().filter(|dir| !dir.starts_with("/usr")).map(Path::to_owned));
-        read.push(workspace_seen.clone());
+        read.push(inside(""));
         let plan = Plan {
             read,
             write: access.writable.map(inside).into_iter().collect(),
