@@ -309,11 +309,6 @@ impl Workspace {
         Ok(found)
     }
 
-    /// Total bytes of the files under `dir` (relative).
-    pub fn bytes_under(&self, dir: &str) -> io::Result<u64> {
-        self.files_under(dir)?.iter().map(|f| std::fs::metadata(self.root.join(f)).map(|m| m.len())).sum()
-    }
-
     /// Deletes the workspace. The upload directories are made writable again first: without
     /// write permission on them their files cannot be unlinked (except by root).
     pub fn remove(self) -> io::Result<()> {

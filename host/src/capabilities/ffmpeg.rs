@@ -6,6 +6,7 @@ use crate::bindings::transflow::template::types::{BadInput, ToolFailure};
 use crate::bindings::{GuestError, WitMediaMeta};
 use crate::engine::StepTimedOut;
 use crate::job::{InputRecord, JobState, StepScope};
+use crate::media::tools::bytes_under;
 use crate::media::{OutputBudget, ToolError};
 use crate::workspace::{StepView, Workspace};
 
@@ -39,8 +40,9 @@ impl Host for JobState {
         let step_dir = Workspace::step_dir(&scope.step);
         // The sandbox grants writes beneath this directory, so it must exist even when the
         // template reserved nothing.
-        fs_err::create_dir_all(scope.workspace.root().join(&step_dir))?;
-        let written_before = scope.workspace.bytes_under(&step_dir)?;
+        let step_path = scope.workspace.root().join(&step_dir);
+        fs_err::create_dir_all(&step_path)?;
+        let written_before = bytes_under(&step_path);
         let budget = OutputBudget {
             dir: &step_dir,
             max_bytes: scope.limits.output_bytes.saturating_sub(written_before),
@@ -52,7 +54,7 @@ impl Host for JobState {
         }
         scope.report_progress(end, None);
         // The budget is polled while ffmpeg runs; a burst between two polls is caught here.
-        let written = scope.workspace.bytes_under(&step_dir)?;
+        let written = bytes_under(&step_path);
         if written > scope.limits.output_bytes {
             let limit = scope.limits.output_bytes;
             return Ok(Err(GuestError::LimitExceeded(format!(

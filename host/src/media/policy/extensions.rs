@@ -18,9 +18,9 @@
 //! chroma-qp-offset = "integer"
 //! ```
 
-use super::tables;
 use super::values::ValueType;
 use super::{FilterRule, Kind, OptionRule, Policy};
+use super::{filter_table, tables};
 use std::collections::BTreeMap;
 
 /// Operator additions to the allowlist (deserialised from `transflow.toml`).
@@ -137,7 +137,7 @@ impl PolicyExtensions {
             }
             let rule = policy.filters.entry(filter.clone()).or_insert_with(|| FilterRule {
                 positional: Vec::new(),
-                params: tables::COMMON_FILTER_PARAMS
+                params: filter_table::COMMON_FILTER_PARAMS
                     .iter()
                     .map(|&(param, type_name)| {
                         (param.to_owned(), Kind::parse(type_name).expect("built-in table"))

@@ -18,8 +18,8 @@
 //! `TRANSFLOW_FUZZ_CASES` sets the number of cases (a few hundred by default, for CI); proptest
 //! keeps failing cases in `fuzz.proptest-regressions` beside this file and replays them first.
 
-use super::tests::{READABLE, workspace};
-use super::{ALLOWED_DEMUXERS, CheckedArgs, check_ffmpeg_args};
+use super::tests::{READABLE, check_ffmpeg_args, workspace};
+use super::{ALLOWED_DEMUXERS, CheckedArgs};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 

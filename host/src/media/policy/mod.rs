@@ -15,8 +15,8 @@
 //! Each was "free text" to the policy and a file to ffmpeg.
 //!
 //! So this policy accepts only what it knows. Every option, format, codec, filter, filter
-//! parameter and codec-dictionary key a template may use is listed in `tables.rs` with the type of
-//! its value ([`ValueType`]): numbers, durations, sizes, words from fixed lists, expressions, text.
+//! parameter and codec-dictionary key a template may use is listed in `tables.rs` (filters in
+//! `filter_table.rs`) with the type of its value ([`ValueType`]): numbers, durations, sizes, words from fixed lists, expressions, text.
 //! Files are separate kinds that only built-in entries have: a workspace input (an existing,
 //! readable, literal file name), a reserved output of the current step, or a bare file name
 //! written next to an output. A file can therefore only appear where ffmpeg opens one, and there
@@ -43,6 +43,7 @@
 
 mod dict;
 mod extensions;
+mod filter_table;
 mod graph;
 mod paths;
 mod tables;
@@ -55,7 +56,6 @@ mod fuzz;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
 
 pub use extensions::{ExtensionError, PolicyExtensions};
 pub use paths::check_relative_path;
@@ -218,9 +218,6 @@ pub struct Policy {
     format_whitelist: String,
 }
 
-/// The built-in policy, for the free functions.
-static DEFAULT_POLICY: LazyLock<Policy> = LazyLock::new(Policy::default);
-
 impl Default for Policy {
     /// The built-in allowlist alone.
     fn default() -> Self {
@@ -246,10 +243,10 @@ impl Policy {
                 (name.to_owned(), OptionRule { kind: kind(kind_name), context, suffix })
             })
             .collect();
-        let filters = tables::FILTERS
+        let filters = filter_table::FILTERS
             .iter()
             .map(|entry| {
-                let params = entry.params.iter().chain(tables::COMMON_FILTER_PARAMS);
+                let params = entry.params.iter().chain(filter_table::COMMON_FILTER_PARAMS);
                 let rule = FilterRule {
                     positional: entry.positional.iter().map(|p| p.to_string()).collect(),
                     params: params.map(|&(param, type_name)| (param.to_owned(), kind(type_name))).collect(),
@@ -299,14 +296,4 @@ impl Policy {
     pub fn format_whitelist(&self) -> &str {
         &self.format_whitelist
     }
-}
-
-/// Validates a guest's ffmpeg arguments against the built-in policy.
-pub fn check_ffmpeg_args(args: &[String], ws: &dyn WorkspaceView) -> Result<CheckedArgs, Refusal> {
-    DEFAULT_POLICY.check_ffmpeg_args(args, ws)
-}
-
-/// For ffprobe/probe calls: validate one path the guest names. Same rules as an `-i` value.
-pub fn check_input_path(path: &str, ws: &dyn WorkspaceView) -> Result<(), Refusal> {
-    DEFAULT_POLICY.check_input_path(path, ws)
 }

@@ -5,6 +5,7 @@ use super::graph::{FilterArg, FilterCall, parse_filter_args, parse_graph};
 use super::walk::{MAX_ARG_BYTES, MAX_ARGS};
 use super::*;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 /// Readable: a fixed set of files; writable: anything under `out/step/`.
 pub(super) struct FakeWorkspace {
@@ -21,6 +22,19 @@ impl WorkspaceView for FakeWorkspace {
 }
 
 /// The files of the fake workspace.
+/// The built-in policy, built once per test binary.
+static DEFAULT_POLICY: LazyLock<Policy> = LazyLock::new(Policy::default);
+
+/// [`Policy::check_ffmpeg_args`] of the built-in policy.
+pub(super) fn check_ffmpeg_args(args: &[String], ws: &dyn WorkspaceView) -> Result<CheckedArgs, Refusal> {
+    DEFAULT_POLICY.check_ffmpeg_args(args, ws)
+}
+
+/// [`Policy::check_input_path`] of the built-in policy.
+fn check_input_path(path: &str, ws: &dyn WorkspaceView) -> Result<(), Refusal> {
+    DEFAULT_POLICY.check_input_path(path, ws)
+}
+
 pub(super) const READABLE: &[&str] = &[
     "in/a/clip.mp4",
     "in/b/clip.mp4",
@@ -88,7 +102,7 @@ fn expected_args(command: &str) -> Vec<String> {
 fn the_built_in_tables_are_valid() {
     let policy = Policy::default();
     assert_eq!(policy.format_whitelist(), ALLOWED_DEMUXERS.join(","));
-    for entry in tables::FILTERS {
+    for entry in filter_table::FILTERS {
         for positional in entry.positional {
             assert!(entry.params.iter().any(|(p, _)| p == positional), "{}: {positional}", entry.name);
         }
