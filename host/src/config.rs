@@ -35,6 +35,8 @@ pub struct Config {
     pub aws: AwsConfig,
     /// ffmpeg, ffprobe and their sandbox.
     pub tools: ToolsConfig,
+    /// How long uploads wait and what is kept.
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             aws: AwsConfig::default(),
             tools: ToolsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -172,6 +175,31 @@ impl WorkerConfig {
     /// The lease length.
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs.max(3))
+    }
+}
+
+/// `[retention]`: how long an assembly may wait for its uploads, and how long the uploads of
+/// assemblies that did not complete are kept. Completed assemblies keep their uploads and
+/// results until their branch is cleaned up (on AWS, until the bucket's lifecycle rule).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Seconds an attempt may stay `ASSEMBLY_UPLOADING`; then it fails with `UPLOAD_EXPIRED`
+    /// and its partial uploads are removed.
+    pub upload_expiry_secs: u64,
+    /// Seconds the uploads of a failed or canceled assembly are kept after it ended.
+    pub failed_uploads_secs: u64,
+    /// Seconds between two sweeps of a worker; 0 turns its sweeps off.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            upload_expiry_secs: 24 * 3600,
+            failed_uploads_secs: 7 * 24 * 3600,
+            sweep_interval_secs: 600,
+        }
     }
 }
 
@@ -370,7 +398,7 @@ pub enum ConfigError {
 }
 
 /// The sections whose keys environment variables may override.
-const SECTIONS: [&str; 7] = ["auth", "limits", "webhook", "worker", "server", "aws", "tools"];
+const SECTIONS: [&str; 8] = ["auth", "limits", "webhook", "worker", "server", "aws", "tools", "retention"];
 
 impl Config {
     /// Reads `path` if it exists (defaults otherwise), then applies `TRANSFLOW_*` variables

@@ -118,14 +118,14 @@ impl Stack {
         let worker = Arc::new(
             crate::worker::setup::worker(config, backends.clone(), dirs, Some(notify_secret)).await?,
         );
-        let api = Arc::new(ApiState {
+        let api = Arc::new(ApiState::new(
+            config,
             backends,
-            local_blobs: Some(local_blobs),
             auth,
-            limits: config.limits.clone(),
-            branch: config.branch.clone(),
-            upload_url_ttl: Duration::from_secs(config.limits.upload_url_ttl_secs),
-        });
+            Some(local_blobs),
+            Some(public_url.to_owned()),
+            worker.notifier.clone(),
+        ));
         Ok(Stack { api, worker, loop_settings: LoopSettings::from_config(config), dev_token })
     }
 

@@ -22,6 +22,7 @@ pub mod job;
 pub mod lambda;
 pub mod limits;
 pub mod media;
+pub mod retention;
 pub mod runner;
 pub mod template;
 pub mod webhook;

@@ -3,7 +3,8 @@
 //! that names the step.
 
 use crate::assembly::{
-    AssemblyState, AssemblyStatus, ErrorCode, FileRecord, UserRef, assembly_id, file_id, now_rfc3339,
+    AssemblyState, AssemblyStatus, ErrorCode, FileRecord, assembly_id, file_id, now_rfc3339, rfc3339,
+    upload_scope,
 };
 use crate::bindings::{GuestError, StepError};
 use crate::engine::{LoadedTemplate, StepTimedOut, TemplateEngine};
@@ -103,8 +104,13 @@ impl Runner {
             }
         };
         let md5s: Vec<String> = hashed.iter().map(|(md5, _)| md5.clone()).collect();
-        status.assembly_id =
-            assembly_id(&md5s, &request.template.description.id, &request.user_id, &request.branch);
+        status.assembly_id = assembly_id(
+            &md5s,
+            &request.template.description.id,
+            &request.user_id,
+            &request.branch,
+            &request.fields,
+        );
         status.bytes_expected = hashed.iter().map(|(_, size)| size).sum();
         status.bytes_received = status.bytes_expected;
         self.run_identified(request, status, &hashed, on_update).await
@@ -125,7 +131,9 @@ impl Runner {
         if self.tools.sandbox().is_none() {
             tracing::warn!(assembly_id = %status.assembly_id, "this assembly's tools run unconfined (sandbox: none)");
         }
-        status.execution_start = Some(now_rfc3339());
+        let started = time::OffsetDateTime::now_utc();
+        status.execution_start = Some(rfc3339(started.into()));
+        status.upload_duration = parse_rfc3339(&status.created_at).map(|created| seconds(started - created));
         status.uploads.clear();
         status.results.clear();
         on_update(&status);
@@ -218,7 +226,12 @@ impl Runner {
     ) -> Result<Vec<InputRecord>, StepFailure> {
         let mut inputs = Vec::with_capacity(request.uploads.len());
         for (index, (upload, (md5, size))) in request.uploads.iter().zip(hashed).enumerate() {
-            let id = file_id(&status.assembly_id, &index.to_string(), &upload.name);
+            // An announced upload keeps the id create-upload gave it (the worker passes the
+            // uploads in announcement order); `transflow run` derives one.
+            let id = match status.expected_uploads.get(index) {
+                Some(expected) => expected.upload_id.clone(),
+                None => file_id(&status.assembly_id, &upload_scope(status.attempt, index), &upload.name),
+            };
             let path = workspace.add_upload(&id, &upload.name, &upload.path).map_err(internal)?;
             let (meta, problem) = if *size == 0 {
                 (None, Some("empty file".to_owned()))
@@ -340,46 +353,36 @@ impl Runner {
 }
 
 fn new_status(request: &AssemblyRequest, tools: &MediaTools) -> AssemblyStatus {
-    let now = now_rfc3339();
-    AssemblyStatus {
-        assembly_id: String::new(),
-        ok: Some(AssemblyState::AssemblyExecuting),
-        error: None,
-        message: "Processing the uploads".into(),
-        failed_step: None,
-        template_id: request.template.description.id.clone(),
-        template_version: request.template.version.clone(),
-        branch: request.branch.clone(),
-        user: UserRef { user_id: request.user_id.clone() },
-        fields: request.fields.clone(),
-        expected_uploads: Vec::new(),
-        uploads: Vec::new(),
-        results: BTreeMap::new(),
-        bytes_expected: 0,
-        bytes_received: 0,
-        bytes_usage: 0,
-        progress: 0.0,
-        current_step: None,
-        sandbox: tools.sandbox().name(),
-        execution_start: Some(now.clone()),
-        execution_duration: None,
-        notify_url: None,
-        notify: None,
-        created_at: now.clone(),
-        updated_at: now,
-    }
+    let mut status = AssemblyStatus::new(
+        String::new(),
+        request.template.description.id.clone(),
+        request.template.version.clone(),
+        request.branch.clone(),
+        request.user_id.clone(),
+        request.fields.clone(),
+    );
+    status.ok = Some(AssemblyState::AssemblyExecuting);
+    status.message = "Processing the uploads".into();
+    status.sandbox = tools.sandbox().name();
+    status.execution_start = Some(now_rfc3339());
+    status
 }
 
 fn finish_timing(status: &mut AssemblyStatus) {
     let now = time::OffsetDateTime::now_utc();
-    let started = status
-        .execution_start
-        .as_deref()
-        .and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok());
-    if let Some(started) = started {
-        status.execution_duration = Some(((now - started).as_seconds_f64() * 1000.0).round() / 1000.0);
+    if let Some(started) = status.execution_start.as_deref().and_then(parse_rfc3339) {
+        status.execution_duration = Some(seconds(now - started));
     }
     status.updated_at = now_rfc3339();
+}
+
+fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// A duration in seconds, rounded to milliseconds as the status reports them.
+fn seconds(duration: time::Duration) -> f64 {
+    (duration.as_seconds_f64() * 1000.0).round() / 1000.0
 }
 
 /// The files a step receives: uploads for `:original`, results of the steps it uses.
@@ -627,11 +630,29 @@ fn classify_step_error(error: StepError) -> StepFailure {
         }
         StepError::InvalidField(field) => (
             ErrorCode::InvalidField,
-            format!("field `{}` is `{}`; expected {}", field.field, field.value, field.expected),
+            format!(
+                "field `{}` is {}; expected {}",
+                field.field,
+                quoted_prefix(&field.value),
+                field.expected
+            ),
         ),
         StepError::Failed(message) => (ErrorCode::StepFailed, message),
     };
     StepFailure { code, message }
+}
+
+/// Bytes of a bad field value quoted in its error: enough to recognise it, never a 4 KB echo.
+const QUOTED_VALUE_BYTES: usize = 40;
+
+/// `value` in backticks, cut to [`QUOTED_VALUE_BYTES`] on a character boundary with its full
+/// length noted when longer.
+fn quoted_prefix(value: &str) -> String {
+    if value.len() <= QUOTED_VALUE_BYTES {
+        return format!("`{value}`");
+    }
+    let end = (0..=QUOTED_VALUE_BYTES).rev().find(|&i| value.is_char_boundary(i)).unwrap_or(0);
+    format!("`{}…` ({} bytes)", &value[..end], value.len())
 }
 
 #[cfg(test)]
@@ -675,6 +696,27 @@ mod tests {
             (ErrorCode::InputInvalid, "input `x.mp4` cannot be processed: empty file")
         );
         assert_eq!(classify_step_error(StepError::Failed("nope".into())).code, ErrorCode::StepFailed);
+    }
+
+    #[test]
+    fn a_bad_field_value_is_quoted_by_a_short_prefix() {
+        let invalid = |value: &str| {
+            classify_step_error(StepError::InvalidField(
+                crate::bindings::exports::transflow::template::pipeline::InvalidField {
+                    field: "count".into(),
+                    value: value.into(),
+                    expected: "an integer from 1 to 20".into(),
+                },
+            ))
+        };
+        let short = invalid("x");
+        assert_eq!(short.code, ErrorCode::InvalidField);
+        assert_eq!(short.message, "field `count` is `x`; expected an integer from 1 to 20");
+        let long = invalid(&"é".repeat(2048));
+        assert_eq!(
+            long.message,
+            format!("field `count` is `{}…` (4096 bytes); expected an integer from 1 to 20", "é".repeat(20))
+        );
     }
 
     #[test]

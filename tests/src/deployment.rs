@@ -129,16 +129,17 @@ impl Deployment {
 
     /// Serves the API on the AWS backends; returns its base URL.
     pub async fn serve_api(&self) -> String {
-        let state = ApiState {
-            backends: self.backends.clone(),
-            local_blobs: None,
-            auth: Auth::Disabled,
-            limits: self.config.limits.clone(),
-            branch: self.config.branch.clone(),
-            upload_url_ttl: Duration::from_secs(600),
-        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let notifier = transflow_host::worker::setup::notifier(&self.config, &self.backends, None).unwrap();
+        let state = ApiState::new(
+            &self.config,
+            self.backends.clone(),
+            Auth::Disabled,
+            None,
+            Some(base.clone()),
+            notifier,
+        );
         tokio::spawn(async move { axum::serve(listener, app(Arc::new(state))).await });
         base
     }

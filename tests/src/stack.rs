@@ -105,19 +105,23 @@ impl TestStack {
         request.send().await.expect("create-upload answers")
     }
 
-    /// PUTs each file to its target from a create-upload response; returns the responses.
+    /// PUTs each file to its target from a create-upload response, whose targets follow the
+    /// order of the announced `files`; returns the responses.
     pub async fn upload_all(&self, plan: &Value, files: &[&Path]) -> Vec<reqwest::Response> {
         let mut responses = Vec::new();
-        for target in plan["uploads"].as_array().expect("uploads") {
-            let name = target["name"].as_str().unwrap();
-            let file = files.iter().find(|f| f.file_name().unwrap().to_string_lossy() == name).expect("file");
-            let mut request = self.client.put(target["url"].as_str().unwrap());
-            for (header, value) in target["headers"].as_object().unwrap() {
-                request = request.header(header, value.as_str().unwrap());
-            }
-            responses.push(request.body(std::fs::read(file).unwrap()).send().await.expect("PUT answers"));
+        for (target, file) in plan["uploads"].as_array().expect("uploads").iter().zip(files) {
+            responses.push(self.put_to(target, file).await);
         }
         responses
+    }
+
+    /// PUTs `file` to one target of a create-upload response.
+    pub async fn put_to(&self, target: &Value, file: &Path) -> reqwest::Response {
+        let mut request = self.client.put(target["url"].as_str().expect("a target URL"));
+        for (header, value) in target["headers"].as_object().expect("target headers") {
+            request = request.header(header, value.as_str().unwrap());
+        }
+        request.body(std::fs::read(file).unwrap()).send().await.expect("PUT answers")
     }
 
     /// Polls the status every 100 ms until the assembly ends (at most `limit`).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use transflow_host::api::{ApiState, Auth, app};
 use transflow_host::backends::aws::AwsClients;
 use transflow_host::config::Config;
+use transflow_host::worker::setup::{configured_notify_secret, notifier};
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
@@ -21,23 +22,21 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         Auth::Jwt { secret: secret.clone().into_bytes(), user_claim: config.auth.user_claim.clone() }
     };
     let backends = AwsClients::connect(&config.aws).await.backends(config, None).await?;
-    let state = ApiState {
-        backends,
-        local_blobs: None,
-        auth,
-        limits: config.limits.clone(),
-        branch: config.branch.clone(),
-        upload_url_ttl: Duration::from_secs(config.limits.upload_url_ttl_secs),
-    };
     let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    println!("Transflow API on http://{} (AWS backends)", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    let notifier = notifier(config, &backends, configured_notify_secret(config)?)?;
+    let state = ApiState::new(config, backends, auth, None, Some(public_url.clone()), notifier.clone());
+    println!("Transflow API on http://{address} (AWS backends)");
     let mut stopped = super::shutdown_signal("shutting down: finishing requests");
     axum::serve(listener, app(Arc::new(state)))
         .with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         })
         .await?;
+    // Webhooks of assemblies canceled here: give them a moment, as `transflow dev` does.
+    let _ = tokio::time::timeout(Duration::from_secs(10), notifier.drain()).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,9 +2,9 @@
 
 use super::{ApiError, ApiState};
 use crate::assembly::{
-    AssemblyState, AssemblyStatus, ExpectedUpload, Phase, UserRef, assembly_id, file_id, now_rfc3339,
+    AssemblyState, AssemblyStatus, ExpectedUpload, Phase, assembly_id, file_id, now_rfc3339, upload_scope,
 };
-use crate::backends::{BlobSpec, Created, UploadTarget};
+use crate::backends::{BackendError, BlobSpec, Created, UploadTarget};
 use crate::worker::event::UploadKey;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// `POST /api/create-upload` body.
 #[derive(Debug, Deserialize)]
@@ -49,9 +50,18 @@ pub struct AnnouncedFile {
 pub struct UploadPlan {
     /// The assembly's deterministic id.
     pub assembly_id: String,
-    /// Where to poll.
+    /// Where to poll, relative to this server.
     pub status_url: String,
-    /// One target per file, in the order of the request; empty when the assembly already ran.
+    /// Where to poll, absolute (Transloadit's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assembly_url: Option<String>,
+    /// [`UploadPlan::assembly_url`] when this server is reached over https.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assembly_ssl_url: Option<String>,
+    /// The attempt the targets belong to.
+    pub attempt: u32,
+    /// One target per announced file, in the order of the request; empty when the assembly
+    /// is running or has completed.
     pub uploads: Vec<PlannedUpload>,
     /// The status, when the assembly exists already and is past uploading.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +71,8 @@ pub struct UploadPlan {
 /// Where one file goes.
 #[derive(Debug, Serialize)]
 pub struct PlannedUpload {
-    /// Upload id.
+    /// Upload id: derived from the assembly, the attempt and the file, so announcing the same
+    /// files again within an attempt gives the same targets.
     pub upload_id: String,
     /// File name.
     pub name: String,
@@ -70,6 +81,10 @@ pub struct PlannedUpload {
     pub target: UploadTarget,
 }
 
+/// Writes that lose a compare-and-set to a concurrent create-upload of the same assembly are
+/// retried this often before the client is asked to try again.
+const CREATE_ATTEMPTS: usize = 5;
+
 pub(super) async fn create_upload(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
@@ -77,46 +92,170 @@ pub(super) async fn create_upload(
 ) -> Result<(StatusCode, Json<UploadPlan>), ApiError> {
     let user = state.auth.user(&headers)?;
     let Json(request) = request.map_err(|e| ApiError::bad_request("INVALID_REQUEST", e.body_text()))?;
-    check_request(&state, &request)?;
+    check_request(&state, &request).await?;
     let Some(template) = state.backends.templates.current(&request.template_id).await? else {
         return Err(ApiError::not_found(
             "TEMPLATE_NOT_FOUND",
             format!("no template `{}`; GET /api/templates lists them", request.template_id),
         ));
     };
-    // Upload ids depend on the files, not on the order the client listed them in.
-    let mut files = request.files.clone();
-    files.sort_by(|a, b| (&a.md5, &a.name).cmp(&(&b.md5, &b.name)));
-    let md5s: Vec<String> = files.iter().map(|f| f.md5.to_ascii_lowercase()).collect();
-    let id = assembly_id(&md5s, &request.template_id, &user, &state.branch);
-    let expected: Vec<ExpectedUpload> = files
+    let md5s: Vec<String> = request.files.iter().map(|f| f.md5.to_ascii_lowercase()).collect();
+    let id = assembly_id(&md5s, &request.template_id, &user, &state.branch, &request.fields);
+    let mut fresh = AssemblyStatus::new(
+        id.clone(),
+        request.template_id.clone(),
+        template.sha256.clone(),
+        state.branch.clone(),
+        user.clone(),
+        request.fields.clone(),
+    );
+    fresh.notify_url = request.notify_url.clone();
+    (fresh.assembly_url, fresh.assembly_ssl_url) = assembly_urls(&state, &id);
+    let announced = announcement(&request.files);
+    let mut stored = None;
+    for _ in 0..CREATE_ATTEMPTS {
+        fresh.expected_uploads = expected_uploads(&id, fresh.attempt, &announced);
+        fresh.bytes_expected = announced.iter().map(|(_, file)| file.size).sum();
+        let existing = match state.backends.statuses.create(&fresh).await? {
+            Created::New => {
+                stored = Some(fresh.clone());
+                break;
+            }
+            Created::Existing(existing) => *existing,
+        };
+        let now = SystemTime::now();
+        let current = existing.value;
+        let renew = match current.phase() {
+            Phase::Executing | Phase::Completed => {
+                let plan = UploadPlan {
+                    assembly_id: id.clone(),
+                    status_url: status_path(&id),
+                    assembly_url: current.assembly_url.clone(),
+                    assembly_ssl_url: current.assembly_ssl_url.clone(),
+                    attempt: current.attempt,
+                    uploads: Vec::new(),
+                    status: Some(current),
+                };
+                return Ok((StatusCode::OK, Json(plan)));
+            }
+            Phase::Uploading if !state.retention.is_expired(&current, now) => {
+                !same_announcement(&current, &fresh)
+            }
+            Phase::Uploading | Phase::Failed | Phase::Canceled => true,
+        };
+        if !renew {
+            stored = Some(current);
+            break;
+        }
+        let ended = state.retention.as_seen(current.clone(), now);
+        let mut next = ended.next_attempt(fresh.clone());
+        next.expected_uploads = expected_uploads(&id, next.attempt, &announced);
+        match state.backends.statuses.update(&next, existing.version).await {
+            Ok(_) => {
+                remove_attempt_files(&state, &current).await?;
+                stored = Some(next);
+                break;
+            }
+            Err(BackendError::Conflict(_)) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let Some(stored) = stored else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "CONFLICT", "the assembly kept changing; try again"));
+    };
+    let uploads = plan_uploads(&state, &stored, &announced, &user).await?;
+    let plan = UploadPlan {
+        assembly_id: id.clone(),
+        status_url: status_path(&id),
+        assembly_url: stored.assembly_url.clone(),
+        assembly_ssl_url: stored.assembly_ssl_url.clone(),
+        attempt: stored.attempt,
+        uploads,
+        status: None,
+    };
+    Ok((StatusCode::CREATED, Json(plan)))
+}
+
+fn status_path(id: &str) -> String {
+    format!("/api/status/{id}")
+}
+
+/// The absolute status URL, and the same when it is https (Transloadit's `ssl_url` pair).
+fn assembly_urls(state: &ApiState, id: &str) -> (Option<String>, Option<String>) {
+    let Some(base) = &state.public_url else { return (None, None) };
+    let url = format!("{base}{}", status_path(id));
+    let ssl = url.starts_with("https://").then(|| url.clone());
+    (Some(url), ssl)
+}
+
+/// The announced files with their position in the request, in MD5 order: upload ids follow
+/// the content, not the order the client happened to list the files in.
+fn announcement(files: &[AnnouncedFile]) -> Vec<(usize, AnnouncedFile)> {
+    let mut ordered: Vec<(usize, AnnouncedFile)> = files.iter().cloned().enumerate().collect();
+    ordered.sort_by(|(_, a), (_, b)| {
+        (a.md5.to_ascii_lowercase(), &a.name, a.size, &a.mime).cmp(&(
+            b.md5.to_ascii_lowercase(),
+            &b.name,
+            b.size,
+            &b.mime,
+        ))
+    });
+    ordered
+}
+
+fn expected_uploads(id: &str, attempt: u32, announced: &[(usize, AnnouncedFile)]) -> Vec<ExpectedUpload> {
+    announced
         .iter()
         .enumerate()
-        .map(|(index, file)| ExpectedUpload {
-            upload_id: file_id(&id, &index.to_string(), &file.name),
+        .map(|(index, (_, file))| ExpectedUpload {
+            upload_id: file_id(id, &upload_scope(attempt, index), &file.name),
             name: file.name.clone(),
             size: file.size,
             md5: file.md5.to_ascii_lowercase(),
             mime: file.mime.clone(),
             received: false,
         })
-        .collect();
-    let status = new_status(&state, &request, &template.sha256, &user, &id, expected);
-    let status_url = format!("/api/status/{id}");
-    let stored = match state.backends.statuses.create(&status).await? {
-        Created::New => status,
-        Created::Existing(existing) if existing.value.phase() != Phase::Uploading => {
-            let plan =
-                UploadPlan { assembly_id: id, status_url, uploads: Vec::new(), status: Some(existing.value) };
-            return Ok((StatusCode::OK, Json(plan)));
-        }
-        Created::Existing(existing) => existing.value,
+        .collect()
+}
+
+/// Whether a stored attempt still waiting for uploads was announced exactly like `fresh`:
+/// then the client is retrying and gets the same targets. Anything else (a corrected size or
+/// type, another notify URL) is a new announcement and starts a new attempt, whose upload
+/// ids differ, so the old targets stop counting.
+fn same_announcement(stored: &AssemblyStatus, fresh: &AssemblyStatus) -> bool {
+    let declared = |status: &AssemblyStatus| {
+        status
+            .expected_uploads
+            .iter()
+            .map(|e| (e.name.clone(), e.size, e.md5.clone(), e.mime.clone()))
+            .collect::<Vec<_>>()
     };
-    let mut uploads = Vec::with_capacity(stored.expected_uploads.len());
-    for expected in &stored.expected_uploads {
+    declared(stored) == declared(fresh) && stored.notify_url == fresh.notify_url
+}
+
+/// Removes what an ended or replaced attempt left: its uploads (by upload id, so the new
+/// attempt's are never touched) and any partial results.
+async fn remove_attempt_files(state: &ApiState, ended: &AssemblyStatus) -> Result<(), ApiError> {
+    let prefix = UploadKey::assembly_prefix(&ended.branch, &ended.assembly_id);
+    for expected in &ended.expected_uploads {
+        state.backends.blobs.delete_prefix(&format!("{prefix}{}/", expected.upload_id)).await?;
+    }
+    state.backends.blobs.delete_prefix(&format!("outputs/{}/{}/", ended.branch, ended.assembly_id)).await?;
+    Ok(())
+}
+
+/// One signed target per announced file, in the order of the request.
+async fn plan_uploads(
+    state: &ApiState,
+    stored: &AssemblyStatus,
+    announced: &[(usize, AnnouncedFile)],
+    user: &str,
+) -> Result<Vec<PlannedUpload>, ApiError> {
+    let mut planned: Vec<(usize, PlannedUpload)> = Vec::with_capacity(announced.len());
+    for ((position, _), expected) in announced.iter().zip(&stored.expected_uploads) {
         let key = UploadKey {
             branch: stored.branch.clone(),
-            assembly_id: id.clone(),
+            assembly_id: stored.assembly_id.clone(),
             upload_id: expected.upload_id.clone(),
             name: expected.name.clone(),
         }
@@ -126,23 +265,22 @@ pub(super) async fn create_upload(
             md5: Some(expected.md5.clone()),
             content_type: expected.mime.clone(),
             metadata: BTreeMap::from([
-                ("assembly-id".to_owned(), id.clone()),
+                ("assembly-id".to_owned(), stored.assembly_id.clone()),
                 ("template-id".to_owned(), stored.template_id.clone()),
-                ("user".to_owned(), user.clone()),
+                ("user".to_owned(), user.to_owned()),
                 ("branch".to_owned(), stored.branch.clone()),
             ]),
         };
         let target = state.backends.blobs.presign_put(&key, &spec, state.upload_url_ttl).await?;
-        uploads.push(PlannedUpload {
-            upload_id: expected.upload_id.clone(),
-            name: expected.name.clone(),
-            target,
-        });
+        let upload =
+            PlannedUpload { upload_id: expected.upload_id.clone(), name: expected.name.clone(), target };
+        planned.push((*position, upload));
     }
-    Ok((StatusCode::CREATED, Json(UploadPlan { assembly_id: id, status_url, uploads, status: None })))
+    planned.sort_by_key(|(position, _)| *position);
+    Ok(planned.into_iter().map(|(_, upload)| upload).collect())
 }
 
-fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), ApiError> {
+async fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), ApiError> {
     let limits = &state.limits;
     let bad = |message: String| Err(ApiError::bad_request("INVALID_REQUEST", message));
     if request.files.is_empty() {
@@ -161,9 +299,16 @@ fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), ApiErro
             || name.len() > 255
             || name == "."
             || name == ".."
-            || name.contains(['/', '\\', '\0'])
+            || name.contains(['/', '\\'])
+            || name.chars().any(char::is_control)
         {
-            return bad(format!("file name `{name}` must be 1–255 bytes without `/`, `\\` or NUL"));
+            return bad(format!(
+                "file name {:?} must be 1–255 bytes without `/`, `\\` or control characters",
+                name
+            ));
+        }
+        if file.mime.chars().any(char::is_control) {
+            return bad(format!("`{name}`: the type {:?} has control characters", file.mime));
         }
         if file.size == 0 {
             return bad(format!("`{name}` is empty"));
@@ -186,55 +331,17 @@ fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), ApiErro
             return bad(format!("`{name}`: md5 must be 32 hex digits"));
         }
     }
-    if let Some(url) = &request.notify_url {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| ApiError::bad_request("INVALID_REQUEST", format!("notify_url: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return bad("notify_url must be an http or https URL".into());
-        }
-    }
     if request.fields.len() > 64 || request.fields.iter().any(|(k, v)| k.len() > 64 || v.len() > 4096) {
         return bad("at most 64 fields, names up to 64 bytes, values up to 4096 bytes".into());
     }
-    Ok(())
-}
-
-fn new_status(
-    state: &ApiState,
-    request: &CreateUpload,
-    version: &str,
-    user: &str,
-    id: &str,
-    expected: Vec<ExpectedUpload>,
-) -> AssemblyStatus {
-    let now = now_rfc3339();
-    AssemblyStatus {
-        assembly_id: id.to_owned(),
-        ok: Some(AssemblyState::AssemblyUploading),
-        error: None,
-        message: "Waiting for the uploads".into(),
-        failed_step: None,
-        template_id: request.template_id.clone(),
-        template_version: version.to_owned(),
-        branch: state.branch.clone(),
-        user: UserRef { user_id: user.to_owned() },
-        fields: request.fields.clone(),
-        bytes_expected: expected.iter().map(|e| e.size).sum(),
-        expected_uploads: expected,
-        uploads: Vec::new(),
-        results: BTreeMap::new(),
-        bytes_received: 0,
-        bytes_usage: 0,
-        progress: 0.0,
-        current_step: None,
-        sandbox: String::new(),
-        execution_start: None,
-        execution_duration: None,
-        notify_url: request.notify_url.clone(),
-        notify: None,
-        created_at: now.clone(),
-        updated_at: now,
+    if let Some(url) = &request.notify_url {
+        state
+            .webhook_policy
+            .check_target(url)
+            .await
+            .map_err(|reason| ApiError::bad_request("INVALID_NOTIFY_URL", format!("notify_url: {reason}")))?;
     }
+    Ok(())
 }
 
 /// The assembly if `user` owns it; 404 otherwise, so ids of others' assemblies leak nothing.
@@ -261,7 +368,8 @@ pub(super) async fn status(
     Path(assembly_id): Path<String>,
 ) -> Result<Json<AssemblyStatus>, ApiError> {
     let user = state.auth.user(&headers)?;
-    Ok(Json(owned(&state, &user, &assembly_id).await?.value))
+    let status = owned(&state, &user, &assembly_id).await?.value;
+    Ok(Json(state.retention.as_seen(status, SystemTime::now())))
 }
 
 pub(super) async fn cancel(
@@ -273,8 +381,9 @@ pub(super) async fn cancel(
     let mut record = owned(&state, &user, &assembly_id).await?;
     // A few tries: a running worker writes progress concurrently.
     for _ in 0..10 {
-        if record.value.phase().is_final() {
-            return Ok(Json(record.value));
+        let seen = state.retention.as_seen(record.value.clone(), SystemTime::now());
+        if seen.phase().is_final() {
+            return Ok(Json(seen));
         }
         let mut canceled = record.value.clone();
         canceled.ok = Some(AssemblyState::AssemblyCanceled);
@@ -282,7 +391,10 @@ pub(super) async fn cancel(
         canceled.current_step = None;
         canceled.updated_at = now_rfc3339();
         match state.backends.statuses.update(&canceled, record.version).await {
-            Ok(_) => return Ok(Json(canceled)),
+            Ok(_) => {
+                state.notifier.assembly_ended(&canceled);
+                return Ok(Json(canceled));
+            }
             Err(crate::backends::BackendError::Conflict(_)) => {
                 record = owned(&state, &user, &assembly_id).await?
             }

@@ -30,6 +30,25 @@ fn refused(error: UploadUrlError) -> ApiError {
 }
 
 pub(super) async fn upload(
+    state: State<Arc<ApiState>>,
+    key: Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match receive_upload(state, key, query, headers, body).await {
+        Ok(status) => status.into_response(),
+        Err(error) => {
+            // A refusal may come before the body was read; closing the connection keeps the
+            // unread rest from being taken for the next request (and tells the client to stop).
+            let mut response = error.into_response();
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+async fn receive_upload(
     State(state): State<Arc<ApiState>>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
@@ -75,15 +94,28 @@ pub(super) async fn upload(
     Ok(StatusCode::OK)
 }
 
-/// Uploads are accepted only while the assembly waits for them.
+/// Uploads are accepted only while the assembly's current attempt waits for them: the
+/// targets of an earlier attempt or of an expired one stop working.
 async fn refuse_if_not_uploading(state: &ApiState, upload: &UploadKey) -> Result<(), ApiError> {
     match state.backends.statuses.get(&upload.assembly_id).await? {
-        Some(record) if record.value.phase() == crate::assembly::Phase::Uploading => Ok(()),
-        Some(_) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "ASSEMBLY_NOT_UPLOADING",
-            "the assembly no longer takes uploads",
-        )),
+        Some(record) => {
+            let status = state.retention.as_seen(record.value, SystemTime::now());
+            if status.phase() != crate::assembly::Phase::Uploading {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ASSEMBLY_NOT_UPLOADING",
+                    "the assembly no longer takes uploads",
+                ));
+            }
+            if !status.expected_uploads.iter().any(|e| e.upload_id == upload.upload_id) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "UPLOAD_SUPERSEDED",
+                    "this upload target belongs to an earlier announcement; use the targets of the latest create-upload",
+                ));
+            }
+            Ok(())
+        }
         None => Err(ApiError::not_found("ASSEMBLY_NOT_FOUND", format!("no assembly {}", upload.assembly_id))),
     }
 }

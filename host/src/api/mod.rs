@@ -11,8 +11,10 @@ mod page;
 
 use crate::backends::BackendError;
 use crate::backends::local::LocalBlobStore;
-use crate::config::LimitsConfig;
-use crate::worker::Backends;
+use crate::config::{Config, LimitsConfig};
+use crate::retention::Retention;
+use crate::webhook::WebhookPolicy;
+use crate::worker::{Backends, Notifier};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -34,10 +36,44 @@ pub struct ApiState {
     pub auth: Auth,
     /// Upload limits.
     pub limits: LimitsConfig,
+    /// How long uploads wait and what is kept.
+    pub retention: Retention,
     /// The branch new assemblies belong to.
     pub branch: String,
     /// Upload URL lifetime.
     pub upload_url_ttl: Duration,
+    /// Where clients reach this server (`assembly_url` starts with it); `None` leaves the
+    /// status without absolute URLs.
+    pub public_url: Option<String>,
+    /// Where `notify_url`s may point; checked at create-upload.
+    pub webhook_policy: WebhookPolicy,
+    /// Sends the webhook of an assembly the API ends (a cancel).
+    pub notifier: Notifier,
+}
+
+impl ApiState {
+    /// The API as `config` sets it up over `backends`; `public_url` is where clients reach it.
+    pub fn new(
+        config: &Config,
+        backends: Backends,
+        auth: Auth,
+        local_blobs: Option<Arc<LocalBlobStore>>,
+        public_url: Option<String>,
+        notifier: Notifier,
+    ) -> ApiState {
+        ApiState {
+            backends,
+            local_blobs,
+            auth,
+            limits: config.limits.clone(),
+            retention: Retention::from_config(config),
+            branch: config.branch.clone(),
+            upload_url_ttl: Duration::from_secs(config.limits.upload_url_ttl_secs),
+            public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
+            webhook_policy: crate::worker::setup::webhook_policy(config),
+            notifier,
+        }
+    }
 }
 
 /// The router.

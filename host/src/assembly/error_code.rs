@@ -32,6 +32,9 @@ pub enum ErrorCode {
     TemplateTrapped,
     /// The host failed; not the template's or the input's fault.
     InternalError,
+    /// The announced uploads did not all arrive in time; announcing the files again starts a
+    /// new attempt.
+    UploadExpired,
     /// Processing failed on every delivery of the job (a storage outage, or a worker that
     /// crashed each time); the job was set aside in the dead-letter queue.
     RetriesExhausted,
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::ResourceLimit => "RESOURCE_LIMIT",
             ErrorCode::TemplateTrapped => "TEMPLATE_TRAPPED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::UploadExpired => "UPLOAD_EXPIRED",
             ErrorCode::RetriesExhausted => "RETRIES_EXHAUSTED",
         }
     }
@@ -70,7 +74,7 @@ mod tests {
 
     #[test]
     fn serde_matches_as_str() {
-        for code in [ErrorCode::TemplateNotFound, ErrorCode::FfmpegFailed, ErrorCode::StepTimeout] {
+        for code in [ErrorCode::TemplateNotFound, ErrorCode::FfmpegFailed, ErrorCode::UploadExpired] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }

@@ -6,7 +6,8 @@ mod id;
 mod status;
 
 pub use error_code::ErrorCode;
-pub use id::{assembly_id, file_id};
+pub use id::{assembly_id, file_id, upload_scope};
 pub use status::{
-    AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, UserRef, now_rfc3339, rfc3339,
+    AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, PreviousAttempt, UserRef, now_rfc3339,
+    rfc3339,
 };

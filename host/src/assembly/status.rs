@@ -19,6 +19,18 @@ pub enum AssemblyState {
     AssemblyCanceled,
 }
 
+impl AssemblyState {
+    /// The state as it appears in status JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssemblyState::AssemblyUploading => "ASSEMBLY_UPLOADING",
+            AssemblyState::AssemblyExecuting => "ASSEMBLY_EXECUTING",
+            AssemblyState::AssemblyCompleted => "ASSEMBLY_COMPLETED",
+            AssemblyState::AssemblyCanceled => "ASSEMBLY_CANCELED",
+        }
+    }
+}
+
 /// The owner of an assembly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
@@ -73,11 +85,44 @@ pub struct ExpectedUpload {
     pub received: bool,
 }
 
+/// How the attempt before the current one ended; kept so a re-run does not hide why it was
+/// needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousAttempt {
+    /// Its attempt number.
+    pub attempt: u32,
+    /// `ASSEMBLY_CANCELED`, or the error code it failed with.
+    pub outcome: String,
+    /// Its status message.
+    pub message: String,
+    /// The step that failed, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it ended (RFC 3339).
+    pub ended_at: String,
+}
+
 /// The status JSON of one assembly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssemblyStatus {
     /// Deterministic id, see [`crate::assembly::assembly_id`].
     pub assembly_id: String,
+    /// Where the status can be polled, absolute; absent for `transflow run`, which has no
+    /// server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assembly_url: Option<String>,
+    /// [`AssemblyStatus::assembly_url`] when the server is reached over https.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assembly_ssl_url: Option<String>,
+    /// 1 for the first run; a failed, canceled or expired assembly announced again runs as the
+    /// next attempt under the same id.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// How the previous attempt ended, from the second attempt on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_attempt: Option<PreviousAttempt>,
     /// The state while things go well; absent once `error` is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ok: Option<AssemblyState>,
@@ -123,6 +168,9 @@ pub struct AssemblyStatus {
     /// When execution started (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_start: Option<String>,
+    /// Seconds from the attempt's creation until its run started, all uploads present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_duration: Option<f64>,
     /// Seconds from execution start to the end (or to now, while running).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_duration: Option<f64>,
@@ -132,13 +180,81 @@ pub struct AssemblyStatus {
     /// How the webhook delivery went, once attempted.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub notify: Option<crate::webhook::NotifyRecord>,
-    /// When the assembly was created (RFC 3339).
+    /// When this attempt was created (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
 }
 
+fn first_attempt() -> u32 {
+    1
+}
+
 impl AssemblyStatus {
+    /// A new assembly's first attempt, waiting for its uploads; callers set what they know more.
+    pub fn new(
+        assembly_id: String,
+        template_id: String,
+        template_version: String,
+        branch: String,
+        user_id: String,
+        fields: BTreeMap<String, String>,
+    ) -> AssemblyStatus {
+        let now = now_rfc3339();
+        AssemblyStatus {
+            assembly_id,
+            assembly_url: None,
+            assembly_ssl_url: None,
+            attempt: first_attempt(),
+            previous_attempt: None,
+            ok: Some(AssemblyState::AssemblyUploading),
+            error: None,
+            message: "Waiting for the uploads".into(),
+            failed_step: None,
+            template_id,
+            template_version,
+            branch,
+            user: UserRef { user_id },
+            fields,
+            expected_uploads: Vec::new(),
+            uploads: Vec::new(),
+            results: BTreeMap::new(),
+            bytes_expected: 0,
+            bytes_received: 0,
+            bytes_usage: 0,
+            progress: 0.0,
+            current_step: None,
+            sandbox: String::new(),
+            execution_start: None,
+            upload_duration: None,
+            execution_duration: None,
+            notify_url: None,
+            notify: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
+    /// The next attempt of this ended assembly: a fresh status that remembers how this one
+    /// ended. `next` is the new attempt as create-upload builds it.
+    pub fn next_attempt(&self, mut next: AssemblyStatus) -> AssemblyStatus {
+        let outcome = match (self.error, self.ok) {
+            (Some(code), _) => code.as_str().to_owned(),
+            (None, Some(state)) => state.as_str().to_owned(),
+            (None, None) => String::new(),
+        };
+        next.attempt = self.attempt + 1;
+        next.previous_attempt = Some(PreviousAttempt {
+            attempt: self.attempt,
+            outcome,
+            message: self.message.clone(),
+            failed_step: self.failed_step.clone(),
+            created_at: self.created_at.clone(),
+            ended_at: self.updated_at.clone(),
+        });
+        next
+    }
+
     /// Whether the assembly has ended (completed, canceled or failed).
     pub fn is_finished(&self) -> bool {
         self.phase().is_final()

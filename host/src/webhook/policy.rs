@@ -162,8 +162,9 @@ impl AddressRules {
                 } else {
                     format!("webhook host {host} resolves to {ip},")
                 };
+                let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
                 return Err(Refused(format!(
-                    "{target} a {kind} address; webhooks may only go to public addresses"
+                    "{target} {article} {kind} address; webhooks may only go to public addresses"
                 )));
             }
         }
@@ -188,6 +189,24 @@ impl AddressRules {
             Some(Host::Ipv6(ip)) => self.check(&ip.to_string(), &[IpAddr::V6(ip)]).map(|()| url),
             Some(Host::Domain(_)) => Ok(url),
         }
+    }
+}
+
+impl WebhookPolicy {
+    /// Refuses a webhook URL this policy would never deliver to, resolving its host now, so a
+    /// client learns at once instead of from a failed delivery. Delivery checks again: DNS
+    /// answers may change in between.
+    pub async fn check_target(&self, raw: &str) -> Result<(), String> {
+        let rules = AddressRules::from(self);
+        let url = rules.check_url(raw).map_err(|refused| refused.0)?;
+        let Some(Host::Domain(host)) = url.host() else { return Ok(()) };
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("webhook host {host} cannot be resolved: {e}"))?
+            .map(|addr| addr.ip())
+            .collect();
+        rules.check(host, &addrs).map_err(|refused| refused.0)
     }
 }
 
@@ -274,7 +293,22 @@ mod tests {
         // Some addresses stay closed whatever the policy says.
         assert!(open.check("metadata", &ips(&["169.254.169.254"])).is_err());
         assert!(open.check("metadata", &ips(&["fd00:ec2::254"])).is_err());
-        assert!(open.check("any", &ips(&["0.0.0.0"])).is_err());
+        let unspecified = open.check("any", &ips(&["0.0.0.0"])).expect_err("refused");
+        assert_eq!(
+            unspecified.0,
+            "webhook host any resolves to 0.0.0.0, an unspecified address; webhooks may only go to public addresses"
+        );
+    }
+
+    #[tokio::test]
+    async fn targets_are_resolved_and_checked_before_any_delivery() {
+        let strict = WebhookPolicy::default();
+        let refused = strict.check_target("http://localhost:9/hook").await.expect_err("loopback refused");
+        assert!(refused.starts_with("webhook host localhost resolves to "), "{refused}");
+        assert!(strict.check_target("http://[::]/").await.expect_err("refused").contains("an unspecified"));
+        let loopback_allowed = WebhookPolicy { allow_loopback: true, ..WebhookPolicy::default() };
+        assert_eq!(loopback_allowed.check_target("http://127.0.0.1:9/hook").await, Ok(()));
+        assert!(loopback_allowed.check_target("gopher://127.0.0.1/").await.is_err());
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct S3Object {
 }
 
 /// An upload the event announces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UploadKey {
     /// Branch.
     pub branch: String,

@@ -1,14 +1,16 @@
 //! Firing the webhook once an assembly ends, and recording how it went in the status.
 //!
-//! The target is the assembly's `notify_url` (signed with the configured secret) or, when it
-//! has none, the template's webhook (signed with the secret the template names). Delivery runs
+//! Every end notifies: completion, failure and cancellation alike. The target is the
+//! assembly's `notify_url` (signed with the configured secret) or, when it has none, the
+//! webhook the template's published description names (signed with the secret it names), so
+//! a process that never ran the template, like the API canceling an assembly, finds it too.
+//! Delivery runs
 //! in the background with its retries, so a slow receiver never holds a worker slot; the
 //! `webhook-id` is derived from the assembly id, so receivers can drop duplicates.
 
 use super::status_writer::StatusWriter;
 use crate::assembly::AssemblyStatus;
-use crate::backends::StatusStore;
-use crate::engine::TemplateEngine;
+use crate::backends::{StatusStore, TemplateRegistry};
 use crate::webhook::{NotifyRecord, WebhookSecret, WebhookSender};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ struct Inner {
     notify_secret: Option<WebhookSecret>,
     template_secrets: BTreeMap<String, WebhookSecret>,
     statuses: Arc<dyn StatusStore>,
-    engine: Arc<TemplateEngine>,
+    templates: Arc<dyn TemplateRegistry>,
     deliveries: std::sync::Mutex<JoinSet<()>>,
 }
 
@@ -37,20 +39,20 @@ impl Notifier {
     }
 
     /// A notifier signing `notify_url` deliveries with `notify_secret` and template webhooks
-    /// with the secret their template names; the template is found in `engine` by version.
+    /// with the secret their template names; templates are looked up in `templates`.
     pub fn new(
         sender: WebhookSender,
         notify_secret: Option<WebhookSecret>,
         template_secrets: BTreeMap<String, WebhookSecret>,
         statuses: Arc<dyn StatusStore>,
-        engine: Arc<TemplateEngine>,
+        templates: Arc<dyn TemplateRegistry>,
     ) -> Notifier {
         let inner = Inner {
             sender,
             notify_secret,
             template_secrets,
             statuses,
-            engine,
+            templates,
             deliveries: std::sync::Mutex::new(JoinSet::new()),
         };
         Notifier { inner: Some(Arc::new(inner)) }
@@ -59,12 +61,14 @@ impl Notifier {
     /// Starts delivering the webhook of an ended assembly, if it has one.
     pub fn assembly_ended(&self, status: &AssemblyStatus) {
         let Some(inner) = &self.inner else { return };
-        let Some((url, secret)) = inner.target(status) else { return };
-        let (inner, status) = (inner.clone(), status.clone());
+        let (task_inner, status) = (inner.clone(), status.clone());
         let mut deliveries = inner.deliveries.lock().expect("delivery set lock");
         while deliveries.try_join_next().is_some() {}
-        let task_inner = inner.clone();
-        deliveries.spawn(async move { task_inner.deliver(&url, secret.as_ref(), &status).await });
+        deliveries.spawn(async move {
+            if let Some((url, secret)) = task_inner.target(&status).await {
+                task_inner.deliver(&url, secret.as_ref(), &status).await;
+            }
+        });
     }
 
     /// Waits for every delivery in flight (shutdown, tests).
@@ -76,12 +80,19 @@ impl Notifier {
 }
 
 impl Inner {
-    fn target(&self, status: &AssemblyStatus) -> Option<(String, Option<WebhookSecret>)> {
+    /// The `notify_url`, else the webhook of the template's current published version.
+    async fn target(&self, status: &AssemblyStatus) -> Option<(String, Option<WebhookSecret>)> {
         if let Some(url) = &status.notify_url {
             return Some((url.clone(), self.notify_secret.clone()));
         }
-        let template = self.engine.loaded(&status.template_version)?;
-        let webhook = template.description.webhook.clone()?;
+        let template = match self.templates.current(&status.template_id).await {
+            Ok(template) => template?,
+            Err(error) => {
+                tracing::warn!(assembly_id = %status.assembly_id, %error, "cannot read the template to find its webhook");
+                return None;
+            }
+        };
+        let webhook = template.description.webhook?;
         let secret = webhook.secret_name.as_ref().and_then(|name| self.template_secrets.get(name).cloned());
         Some((webhook.url, secret))
     }

@@ -1,9 +1,11 @@
 //! The worker loop over a [`JobQueue`]: receive, process with bounded concurrency, keep the
 //! message hidden while its job runs, acknowledge when done, and on shutdown hand unfinished
-//! jobs back at once instead of waiting for their visibility timeouts.
+//! jobs back at once instead of waiting for their visibility timeouts. Beside it runs the
+//! retention sweep ([`crate::retention`]).
 
 use super::event::parse_event;
 use super::{Processed, Worker};
+use crate::retention::{Retention, sweep_periodically};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,8 @@ pub struct LoopSettings {
     pub poll_wait: Duration,
     /// How often dead letters are checked so their assemblies record the failure.
     pub dead_letter_sweep: Duration,
+    /// Upload expiry and retention, enforced by a sweep beside the loop.
+    pub retention: Retention,
 }
 
 impl Default for LoopSettings {
@@ -30,6 +34,7 @@ impl Default for LoopSettings {
             visibility: Duration::from_secs(60),
             poll_wait: Duration::from_secs(1),
             dead_letter_sweep: Duration::from_secs(10),
+            retention: Retention::from_config(&crate::config::Config::default()),
         }
     }
 }
@@ -40,6 +45,7 @@ impl LoopSettings {
         LoopSettings {
             concurrency: config.worker.concurrency,
             visibility: Duration::from_secs(config.worker.visibility_secs.max(3)),
+            retention: Retention::from_config(config),
             ..LoopSettings::default()
         }
     }
@@ -48,6 +54,12 @@ impl LoopSettings {
 /// Runs until `shutdown` turns true; then stops in-flight jobs, releases their leases and
 /// makes their messages visible again.
 pub async fn run_loop(worker: Arc<Worker>, settings: LoopSettings, mut shutdown: watch::Receiver<bool>) {
+    let sweeps = tokio::spawn(sweep_periodically(
+        worker.backends.clone(),
+        worker.notifier.clone(),
+        settings.retention,
+        shutdown.clone(),
+    ));
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut jobs = JoinSet::new();
     let mut swept = HashSet::new();
@@ -84,6 +96,7 @@ pub async fn run_loop(worker: Arc<Worker>, settings: LoopSettings, mut shutdown:
         }
     }
     while jobs.join_next().await.is_some() {}
+    let _ = sweeps.await;
 }
 
 async fn handle_delivery(

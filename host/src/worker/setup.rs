@@ -64,24 +64,7 @@ pub async fn worker(
     let tool_settings = config.tools.settings().map_err(SetupError::Tools)?;
     let tools =
         Arc::new(MediaTools::detect(&tool_settings).await.map_err(|e| SetupError::Tools(e.to_string()))?);
-    let mut template_secrets = BTreeMap::new();
-    for (name, text) in &config.webhook.secrets {
-        let secret = text
-            .parse::<WebhookSecret>()
-            .map_err(|e| SetupError::Secret(format!("webhook.secrets.{name}: {e}")))?;
-        template_secrets.insert(name.clone(), secret);
-    }
-    let policy = WebhookPolicy {
-        allow_private: config.webhook.allow_private,
-        allow_loopback: config.webhook.allow_loopback,
-        timeout: Duration::from_secs(config.webhook.timeout_secs),
-        retry_window: Duration::from_secs(config.webhook.retry_window_secs),
-        max_attempts: config.webhook.max_attempts,
-        ..WebhookPolicy::default()
-    };
-    let sender = WebhookSender::new(policy).map_err(|e| SetupError::Secret(e.to_string()))?;
-    let notifier =
-        Notifier::new(sender, notify_secret, template_secrets, backends.statuses.clone(), engine.clone());
+    let notifier = notifier(config, &backends, notify_secret)?;
     Ok(Worker {
         settings: WorkerSettings {
             lease_ttl: config.worker.lease(),
@@ -95,6 +78,42 @@ pub async fn worker(
         worker_id: format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
         notifier,
     })
+}
+
+/// The webhook sender `config` describes, for assemblies stored in `backends`; `notify_secret`
+/// signs deliveries to their `notify_url` (none: those are not sent).
+pub fn notifier(
+    config: &Config,
+    backends: &Backends,
+    notify_secret: Option<WebhookSecret>,
+) -> Result<Notifier, SetupError> {
+    let mut template_secrets = BTreeMap::new();
+    for (name, text) in &config.webhook.secrets {
+        let secret = text
+            .parse::<WebhookSecret>()
+            .map_err(|e| SetupError::Secret(format!("webhook.secrets.{name}: {e}")))?;
+        template_secrets.insert(name.clone(), secret);
+    }
+    let sender = WebhookSender::new(webhook_policy(config)).map_err(|e| SetupError::Secret(e.to_string()))?;
+    Ok(Notifier::new(
+        sender,
+        notify_secret,
+        template_secrets,
+        backends.statuses.clone(),
+        backends.templates.clone(),
+    ))
+}
+
+/// Where webhooks may go and how they are retried, from `[webhook]`.
+pub fn webhook_policy(config: &Config) -> WebhookPolicy {
+    WebhookPolicy {
+        allow_private: config.webhook.allow_private,
+        allow_loopback: config.webhook.allow_loopback,
+        timeout: Duration::from_secs(config.webhook.timeout_secs),
+        retry_window: Duration::from_secs(config.webhook.retry_window_secs),
+        max_attempts: config.webhook.max_attempts,
+        ..WebhookPolicy::default()
+    }
 }
 
 /// The configured `webhook.secret`, if any.

@@ -19,8 +19,8 @@ const MAX_CONFLICTS: u32 = 20;
 pub(crate) enum WriteOutcome {
     /// The status was stored.
     Written(AssemblyStatus),
-    /// The stored assembly had ended meanwhile (canceled, or finished by another worker); the
-    /// stored status is left as it is and returned.
+    /// The stored assembly had ended meanwhile (canceled, or finished by another worker) or
+    /// moved on to another attempt; the stored status is left as it is and returned.
     Superseded(AssemblyStatus),
 }
 
@@ -184,10 +184,13 @@ async fn write_checked(
                 .ok_or_else(|| BackendError::NotFound(format!("assembly {assembly_id}")))?,
         };
         let mut next = next_from(&current.value);
-        let allowed = match rule {
-            Rule::StateMachine => current.value.phase().may_become(next.phase()),
-            Rule::SamePhase => current.value.phase() == next.phase(),
-        };
+        // A write belongs to one attempt: a run still finishing after a re-run began must not
+        // overwrite the new attempt.
+        let allowed = current.value.attempt == next.attempt
+            && match rule {
+                Rule::StateMachine => current.value.phase().may_become(next.phase()),
+                Rule::SamePhase => current.value.phase() == next.phase(),
+            };
         if !allowed {
             let stored = current.value.clone();
             *known = Some(current);

@@ -8,14 +8,14 @@ use std::time::Duration;
 use transflow_tests::stack::{TestStack, announce};
 use transflow_tests::{ffprobe, media, stream};
 
-const LIMIT: Duration = Duration::from_secs(120);
+pub(crate) const LIMIT: Duration = Duration::from_secs(120);
 
-async fn json_of(response: reqwest::Response) -> Value {
+pub(crate) async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }
 
 /// A copy of the test clip with `tag` appended: a distinct MD5, still a valid MP4.
-fn tagged_clip(dir: &Path, tag: &str) -> PathBuf {
+pub(crate) fn tagged_clip(dir: &Path, tag: &str) -> PathBuf {
     let mut bytes = std::fs::read(&media().clip).unwrap();
     bytes.extend_from_slice(tag.as_bytes());
     let path = dir.join(format!("clip-{tag}.mp4"));
@@ -261,16 +261,16 @@ async fn a_job_that_keeps_failing_is_dead_lettered_with_its_error_in_status() {
 
 /// A webhook receiver on loopback answering each request with the next scripted status (the
 /// last one repeats); it records what it received.
-struct Receiver {
-    url: String,
-    received: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) received: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
 }
 
 /// The headers and body of one request the receiver got.
-type Delivery = (reqwest::header::HeaderMap, Vec<u8>);
+pub(crate) type Delivery = (reqwest::header::HeaderMap, Vec<u8>);
 
 impl Receiver {
-    async fn start(script: &'static [u16]) -> Receiver {
+    pub(crate) async fn start(script: &'static [u16]) -> Receiver {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook?token=s3cr3t", listener.local_addr().unwrap());

@@ -1,4 +1,4 @@
-//! Assembly ids are deterministic: same files, template, user and branch → same id.
+//! Assembly ids are deterministic: same files, template, user, branch and fields → same id.
 
 use test_components as components;
 use transflow_tests::{Harness, media};
@@ -15,9 +15,12 @@ async fn the_same_inputs_give_the_same_id_in_any_order() {
     let other_user =
         harness.run_as("someone-else", thumbs, &[&media().clip, &media().image], &fields).await.status;
     assert_ne!(a.assembly_id, other_user.assembly_id);
+    let other_fields = harness.run(thumbs, &[&media().clip, &media().image], &[("count", "2")]).await.status;
+    assert_ne!(a.assembly_id, other_fields.assembly_id);
     let md5s: Vec<String> = a.uploads.iter().map(|u| u.md5hash.clone()).collect();
+    let fields = std::collections::BTreeMap::from([("count".to_owned(), "1".to_owned())]);
     assert_eq!(
         a.assembly_id,
-        transflow_host::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test")
+        transflow_host::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test", &fields)
     );
 }

@@ -7,6 +7,7 @@ mod hostile;
 mod ids;
 mod inputs;
 mod integrity;
+mod lifecycle;
 mod names;
 mod policy;
 mod s3_signatures;
