@@ -139,6 +139,11 @@ fn the_typescript_thumbnails_are_the_rust_thumbnails() {
         assert_eq!(typescript["ok"], "ASSEMBLY_COMPLETED");
         let expected = probed_results(&rust, "thumbnails");
         assert_eq!(probed_results(&typescript, "thumbnails"), expected, "fields {fields:?}");
+        // The same ffmpeg arguments, so the same bytes: the same frames were picked.
+        let md5s = |status: &Value| -> Vec<Value> {
+            status["results"]["thumbnails"].as_array().unwrap().iter().map(|r| r["md5hash"].clone()).collect()
+        };
+        assert_eq!(md5s(&typescript), md5s(&rust), "fields {fields:?}");
         let count = if fields.is_empty() { 8 } else { 5 };
         assert_eq!(expected.len(), count);
     }

@@ -104,11 +104,17 @@ impl types::InputFile {
     /// read it (corrupt, empty or not media): call it first when a step only makes sense on media.
     pub fn media(&self) -> Result<&MediaMeta, crate::StepError> {
         self.meta.as_ref().ok_or_else(|| {
-            crate::StepError::Host(Error::BadInput(types::BadInput {
-                input: self.name.clone(),
-                reason: "ffprobe could not read it as media (corrupt, empty or not a media file)".into(),
-            }))
+            self.invalid("ffprobe could not read it as media (corrupt, empty or not a media file)")
         })
+    }
+
+    /// An `INPUT_INVALID` error naming this input, for media the step cannot use (no video
+    /// stream, no duration…): the user must change the file, not retry. `reason` says why.
+    pub fn invalid(&self, reason: impl Into<String>) -> crate::StepError {
+        crate::StepError::Host(Error::BadInput(types::BadInput {
+            input: self.name.clone(),
+            reason: reason.into(),
+        }))
     }
 
     /// Duration in seconds, when the input is timed media.

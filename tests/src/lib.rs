@@ -108,6 +108,14 @@ fn ffmpeg(args: &[&str]) {
     assert!(status.success(), "ffmpeg {args:?} failed");
 }
 
+/// `dir/name` made by ffmpeg from the lavfi graph `graph` with output `options` (codec, muxer):
+/// media of whatever size, length or content a test needs beyond the shared [`media`].
+pub fn lavfi(dir: &Path, name: &str, graph: &str, options: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    ffmpeg(&[&["-f", "lavfi", "-i", graph], options, &[path.to_str().expect("UTF-8 path")]].concat());
+    path
+}
+
 /// A copy of `source` in `dir` with `tag` in its metadata: the same media, other bytes, so
 /// another assembly id.
 pub fn variant(source: &Path, dir: &Path, tag: &str) -> PathBuf {

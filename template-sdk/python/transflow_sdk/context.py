@@ -42,9 +42,13 @@ class Input:
         not read it (corrupt, empty or not media): call it first when a step only makes sense on
         media."""
         if self.meta is None:
-            reason = "ffprobe could not read it as media (corrupt, empty or not a media file)"
-            raise StepError.host(types.Error_BadInput(types.BadInput(self.name, reason)))
+            raise self.invalid("ffprobe could not read it as media (corrupt, empty or not a media file)")
         return self.meta
+
+    def invalid(self, reason: str) -> StepError:
+        """An ``INPUT_INVALID`` error naming this input, for media the step cannot use (no video
+        stream, no duration…): the user must change the file, not retry. ``reason`` says why."""
+        return StepError.host(types.Error_BadInput(types.BadInput(self.name, reason)))
 
     def duration(self) -> Optional[float]:
         """Duration in seconds, when the input is timed media."""

@@ -58,10 +58,15 @@ export class Input implements types.InputFile {
    */
   media(): MediaMeta {
     if (this.meta) return this.meta;
-    throw StepError.host({
-      tag: 'bad-input',
-      val: { input: this.name, reason: 'ffprobe could not read it as media (corrupt, empty or not a media file)' },
-    });
+    throw this.invalid('ffprobe could not read it as media (corrupt, empty or not a media file)');
+  }
+
+  /**
+   * An `INPUT_INVALID` error naming this input, for media the step cannot use (no video stream,
+   * no duration…): the user must change the file, not retry. `reason` says why.
+   */
+  invalid(reason: string): StepError {
+    return StepError.host({ tag: 'bad-input', val: { input: this.name, reason } });
   }
 
   /** Duration in seconds, when the input is timed media. */

@@ -1,9 +1,11 @@
 //! `hls`: adaptive HLS of each video: H.264/AAC renditions no taller than the source, with a
 //! master playlist.
 //!
-//! Fields: `renditions` (2–4, default 3): how many rungs of the ladder 1080, 720, 480, 360, 240
-//! to make, highest first among those no taller than the source. A source shorter than 360 lines
-//! gets two renditions: its own height and half of it.
+//! Fields: `renditions` (2–4, default 3): at most how many rungs of the ladder 1080, 720, 480,
+//! 360, 240 lines to make: the tallest rungs no taller than the source, so nothing is upscaled and
+//! no other height appears. A source with fewer fitting rungs gets only those (a 360-line source
+//! gets 360 and 240, a 240-line one 240 alone); a source shorter than 240 lines gets one
+//! rendition at its own height (made even).
 //!
 //! Each video `clip.mp4` yields `clip/master.m3u8`, and `clip/v0/index.m3u8` with its
 //! `clip/v0/seg_000.ts`… per rendition (`v0` the tallest); the directory is the input's safe
@@ -20,7 +22,8 @@ impl Template for Hls {
         TemplateInfo::new("hls", "Adaptive HLS of each video: H.264/AAC renditions and a master playlist")
             .field(
                 "renditions",
-                "How many renditions, 2 to 4, taken from 1080, 720, 480, 360, 240 lines, never taller than the source",
+                "At most how many renditions, 2 to 4: the tallest of 1080, 720, 480, 360 and 240 lines no taller \
+                 than the source (fewer when fewer fit; one at the source's own height below 240 lines)",
                 Some("3"),
             )
             .step(StepInfo::new("hls", "master playlist, rendition playlists and segments of each video").uses(ORIGINAL))
@@ -88,14 +91,11 @@ impl Template for Hls {
 }
 
 /// Rendition heights, tallest first: up to `renditions` rungs of [`LADDER`] no taller than
-/// `source`, or the source's height and half of it when fewer than two rungs fit. All even.
+/// `source`, or the source's own height (made even) when no rung fits. Never a height the
+/// documentation does not name: a short source gets fewer renditions, not invented ones.
 fn heights(source: u32, renditions: usize) -> Vec<u32> {
     let fit: Vec<u32> = LADDER.into_iter().filter(|h| *h <= source).take(renditions).collect();
-    if fit.len() >= 2 {
-        return fit;
-    }
-    let top = (source & !1).max(2);
-    vec![top, ((top / 2) & !1).max(2)]
+    if fit.is_empty() { vec![(source & !1).max(2)] } else { fit }
 }
 
 /// Video bit rate in kbit/s for a rendition of `height` lines.

@@ -1,7 +1,15 @@
 //! Every built-in template on generated media, outputs checked with ffprobe.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use test_components as components;
-use transflow_tests::{Harness, assert_completed, duration, ffprobe, media, result_path, stream};
+use transflow_host::JobLimits;
+use transflow_tests::{
+    Harness, Run, assert_completed, duration, ffmpeg_builds, ffprobe, lavfi, media, result_path, stream,
+};
+
+/// Output options for a quick H.264 MP4 of generated video.
+const H264: [&str; 6] = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"];
 
 fn results<'a>(
     status: &'a transflow_host::assembly::AssemblyStatus,
@@ -30,6 +38,115 @@ async fn video_thumbnails_makes_count_jpegs_at_width() {
         assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(160), Some(90)));
         assert_eq!(thumb.mime, "image/jpeg");
         assert_eq!(thumb.original_id.as_deref(), Some(run.status.uploads[0].id.as_str()));
+    }
+}
+
+/// A clip whose video lasts `seconds` at `fps`, every frame one flat grey, brighter with time (luma
+/// `16 + 200·t/seconds` in video range), so a thumbnail's brightness tells which moment it shows.
+/// With `audio_seconds`, a longer soundtrack makes the container outlast the video.
+fn ramp(dir: &Path, seconds: f64, fps: u32, audio_seconds: Option<f64>) -> PathBuf {
+    let video = format!(
+        "color=c=black:size=320x180:rate={fps}:duration={seconds},format=yuv420p,\
+         geq=lum=16+200*T/{seconds}:cb=128:cr=128"
+    );
+    match audio_seconds {
+        None => lavfi(dir, "ramp.mp4", &video, &H264),
+        Some(audio) => {
+            let graph = format!("{video}[out0];sine=duration={audio}[out1]");
+            lavfi(dir, "ramp.mp4", &graph, &[&H264[..], &["-c:a", "aac"]].concat())
+        }
+    }
+}
+
+/// The moment of a [`ramp`] of `seconds` that the JPEG at `path` shows, read from its mean
+/// brightness (JPEG is full range: video-range luma `16 + y` becomes `y · 255/219`).
+fn moment_shown(path: &Path, seconds: f64) -> f64 {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(output.status.success() && !output.stdout.is_empty(), "{} does not decode", path.display());
+    let mean = output.stdout.iter().map(|b| f64::from(*b)).sum::<f64>() / output.stdout.len() as f64;
+    mean * 219.0 / 255.0 / 200.0 * seconds
+}
+
+/// Runs `video-thumbnails` with `count` on a [`ramp`] and checks that it makes exactly `count`
+/// JPEGs 160 pixels wide, numbered in order, the i-th showing the frame on screen at the middle of
+/// the i-th of `count` equal slices of the clip (the last frame for slices after the video ends).
+async fn thumbnails_of_a_ramp(
+    harness: &Harness,
+    (seconds, fps, audio): (f64, u32, Option<f64>),
+    count: usize,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = ramp(dir.path(), seconds, fps, audio);
+    let case = format!("{seconds} s at {fps} fps with {audio:?} s of audio, count {count}");
+    let fields = [("count", count.to_string()), ("width", "160".to_owned())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = harness.run(components::VIDEO_THUMBNAILS, &[&clip], &fields).await;
+    assert_completed(&run.status);
+    let mut thumbs: Vec<_> = results(&run.status, "thumbnails").iter().collect();
+    thumbs.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<&str> = thumbs.iter().map(|t| t.name.as_str()).collect();
+    let expected: Vec<String> = (1..=count).map(|i| format!("ramp_{i:02}.jpg")).collect();
+    assert_eq!(names, expected, "{case}");
+    let frame = 1.0 / f64::from(fps);
+    let container = audio.map_or(seconds, |audio| audio.max(seconds));
+    for (i, thumb) in thumbs.iter().enumerate() {
+        let path = result_path(thumb.url.as_deref().unwrap());
+        let video = ffprobe(&path);
+        let video = stream(&video, "video");
+        assert_eq!(video["codec_name"], "mjpeg");
+        assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(160), Some(90)));
+        let middle = (2 * i + 1) as f64 * container / (2 * count) as f64;
+        let on_screen = middle.min(seconds - frame);
+        let shown = moment_shown(&path, seconds);
+        // The frame on screen at `on_screen` started at most one frame before it.
+        assert!(
+            (on_screen - 1.25 * frame..=on_screen + 0.25 * frame).contains(&shown),
+            "{case}: thumbnail {} shows {shown:.3} s, not the frame on screen at {on_screen:.3} s",
+            i + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn video_thumbnails_makes_exactly_count_frames_from_the_middles_of_equal_slices() {
+    // With every ffmpeg build the host may run: the worker image ships the pinned one.
+    for (build, tools) in ffmpeg_builds(true) {
+        eprintln!("ffmpeg build: {build}");
+        let harness = Harness::with_tools(JobLimits::default(), tools).await;
+        thumbnails_of_a_ramp(&harness, (2.0, 25, None), 3).await;
+        thumbnails_of_a_ramp(&harness, (2.0, 25, None), 7).await;
+        thumbnails_of_a_ramp(&harness, (10.0, 5, None), 8).await;
+        // Three frames, seven thumbnails: frames 1, 1, 2, 2, 2, 3, 3, each its own file.
+        thumbnails_of_a_ramp(&harness, (0.12, 25, None), 7).await;
+        // The video stops after 1 s of 3: the last slices show its last frame.
+        thumbnails_of_a_ramp(&harness, (1.0, 25, Some(3.0)), 6).await;
+    }
+}
+
+#[tokio::test]
+async fn video_thumbnails_refuses_media_without_a_video_stream_or_a_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    // A live WebM, as browsers record them, has no duration in its container.
+    let live = lavfi(
+        dir.path(),
+        "live.webm",
+        "testsrc2=size=320x180:rate=25:duration=1",
+        &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-live", "1"],
+    );
+    let harness = Harness::new().await;
+    for (input, name, reason) in [
+        (live.as_path(), "live.webm", "no duration"),
+        (media().audio.as_path(), "tone.wav", "no video stream"),
+    ] {
+        let status = harness.run(components::VIDEO_THUMBNAILS, &[input], &[]).await.status;
+        assert_eq!(status.error.map(|c| c.as_str()), Some("INPUT_INVALID"), "{name}: {status:?}");
+        let prefix = format!("step `thumbnails`: input `{name}` cannot be processed: ");
+        assert!(status.message.starts_with(&prefix) && status.message.contains(reason), "{}", status.message);
     }
 }
 
@@ -94,6 +211,43 @@ async fn hls_writes_a_master_playlist_with_renditions_no_taller_than_the_source(
     assert!(segments >= heights.len(), "segments emitted: {segments}");
     let probe = ffprobe(&master_path);
     assert_eq!(stream(&probe, "video")["codec_name"], "h264");
+}
+
+/// Heights of the renditions of an `hls` run, in the master playlist's order, each measured by
+/// ffprobe on its own playlist.
+fn rendition_heights(run: &Run) -> Vec<u64> {
+    let files = results(&run.status, "hls");
+    let master = files.iter().find(|f| f.name.ends_with("master.m3u8")).expect("master playlist emitted");
+    let master = result_path(master.url.as_deref().unwrap());
+    let text = std::fs::read_to_string(&master).unwrap();
+    text.lines()
+        .filter(|l| l.ends_with(".m3u8"))
+        .map(|variant| {
+            let probe = ffprobe(&master.parent().unwrap().join(variant));
+            stream(&probe, "video")["height"].as_u64().expect("height")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn hls_makes_only_ladder_rungs_no_taller_than_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let harness = Harness::new().await;
+    let cases: [(&str, &str, &[u64]); 4] = [
+        ("1280x720", "3", &[720, 480, 360]),
+        // Fewer rungs fit than asked for: only those.
+        ("320x240", "3", &[240]),
+        ("854x480", "4", &[480, 360, 240]),
+        // Shorter than every rung: one rendition at its own height.
+        ("320x180", "2", &[180]),
+    ];
+    for (size, renditions, expected) in cases {
+        let graph = format!("testsrc2=size={size}:rate=25:duration=2");
+        let clip = lavfi(dir.path(), &format!("{size}.mp4"), &graph, &H264);
+        let run = harness.run(components::HLS, &[&clip], &[("renditions", renditions)]).await;
+        assert_completed(&run.status);
+        assert_eq!(rendition_heights(&run), expected, "{size} source, {renditions} renditions asked");
+    }
 }
 
 #[tokio::test]
