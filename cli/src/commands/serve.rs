@@ -1,5 +1,6 @@
 //! `transflow serve`: the HTTP API of an AWS deployment. It signs S3 upload URLs and reads
-//! status from DynamoDB; it never touches media, so one small instance serves many workers.
+//! status from DynamoDB. Uploads go straight to S3; with `server.signing_key` it also streams
+//! results and originals from S3 behind prefix-signed `/r/…` URLs, the only media it touches.
 
 use crate::cli::ServeArgs;
 use anyhow::{Context, Result, bail};
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use transflow_host::api::{ApiState, Auth, app};
 use transflow_host::backends::aws::AwsClients;
+use transflow_host::backends::prefix_urls::PrefixSigner;
 use transflow_host::config::Config;
 
 /// Serves until SIGTERM or Ctrl-C.
@@ -24,6 +26,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let state = ApiState {
         backends,
         local_blobs: None,
+        file_tokens: PrefixSigner::from_config(&config.server),
         auth,
         limits: config.limits.clone(),
         branch: config.branch.clone(),
@@ -33,6 +36,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     println!("Transflow API on http://{} (AWS backends)", listener.local_addr()?);
+    if state.file_tokens.is_none() {
+        println!("  file URLs (/r/…): off; set `server.signing_key` (and give the workers the same)");
+    }
     let mut stopped = super::shutdown_signal("shutting down: finishing requests");
     axum::serve(listener, app(Arc::new(state)))
         .with_graceful_shutdown(async move {
