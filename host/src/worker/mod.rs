@@ -423,3 +423,34 @@ impl Drop for LeaseKeeper {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_url_is_set_only_for_https_urls() {
+        let mut record = FileRecord {
+            id: "r".into(),
+            name: "a.jpg".into(),
+            basename: "a".into(),
+            ext: "jpg".into(),
+            size: 1,
+            mime: "image/jpeg".into(),
+            md5hash: String::new(),
+            meta: None,
+            original_id: None,
+            step: None,
+            url: None,
+            ssl_url: Some("https://stale".into()),
+        };
+        link(&mut record, "http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg".into());
+        assert_eq!(
+            (record.url.as_deref(), record.ssl_url.as_deref()),
+            (Some("http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg"), None)
+        );
+        link(&mut record, "https://media.example.com/r/T/outputs/main/a/s/a.jpg".into());
+        assert_eq!(record.ssl_url, record.url);
+        assert!(record.ssl_url.is_some_and(|url| url.starts_with("https://")));
+    }
+}
