@@ -18,7 +18,7 @@ use transflow_host::lambda::{STOP_MARGIN, handle_batch};
 use transflow_host::worker::Processed;
 use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
-use transflow_tests::{contract, ffprobe, media, stream, variant};
+use transflow_tests::{contract, ffprobe, media, play_hls, stream, variant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_bootstrap");
@@ -71,6 +71,79 @@ async fn an_upload_through_a_presigned_url_is_processed_by_the_lambda_handler() 
     assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
     let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
     assert_eq!(printed["ok"], "ASSEMBLY_COMPLETED");
+}
+
+/// `transflow serve` on a free loopback port with `signing_key`; returns it (killed on drop)
+/// and its base URL.
+async fn spawn_serve(deployment: &Deployment, signing_key: &str) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut serve = tokio::process::Command::new(BINARY)
+        .arg("--config")
+        .arg(&deployment.config_path)
+        .arg("--data-dir")
+        .arg(deployment.dir.path().join("serve-data"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(deployment.moto.env())
+        .env("TRANSFLOW_SERVER_SIGNING_KEY", signing_key)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("transflow serve starts");
+    let mut lines = tokio::io::BufReader::new(serve.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next_line().await.unwrap().expect("serve printed its address");
+        if let Some(rest) = line.strip_prefix("Transflow API on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (serve, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hls_result_plays_from_its_url_through_transflow_serve() {
+    const SIGNING_KEY: &str = "aws-file-urls-signing-key-0123456789";
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::HLS));
+    let (_serve, api) = spawn_serve(&deployment, SIGNING_KEY).await;
+    let clip = media().clip.as_path();
+    let id = deployment.upload(&api, "hls", clip).await;
+
+    // The workers know the server's public URL and share its key.
+    let mut config = deployment.config.clone();
+    config.server.public_url = Some(api.clone());
+    config.server.signing_key = Some(SIGNING_KEY.into());
+    let worker = deployment.worker_with("w1", &config).await;
+    let response = deployment.deliver(&worker, &deployment.receive_for(&id, 120).await).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let status = deployment.status(&id).await;
+    assert!(completed(&status), "{status:#?}");
+
+    let master = status.results["hls"].iter().find(|r| r.name.ends_with("master.m3u8")).unwrap();
+    let master_url = master.url.as_deref().unwrap();
+    assert!(master_url.starts_with(&format!("{api}/r/")), "served by transflow serve: {master_url}");
+    let played = play_hls(master_url, deployment.dir.path()).await;
+    assert_eq!(stream(&played, "video")["codec_name"], "h264", "{played:#}");
+
+    // A segment streamed from S3 with a byte range.
+    let segment = status.results["hls"].iter().find(|r| r.name.ends_with(".ts")).unwrap();
+    let key = format!("outputs/main/{id}/hls/{}", segment.name);
+    let stored = deployment.dir.path().join("segment.ts");
+    deployment.backends.blobs.get_to_file(&key, &stored).await.unwrap();
+    let stored = std::fs::read(&stored).unwrap();
+    let client = reqwest::Client::new();
+    let partial = client.get(segment.url.as_deref().unwrap()).header("range", "bytes=188-375").send();
+    let partial = partial.await.unwrap();
+    assert_eq!(partial.status(), reqwest::StatusCode::PARTIAL_CONTENT);
+    let content_range = format!("bytes 188-375/{}", stored.len());
+    assert_eq!(partial.headers()["content-range"], content_range.as_str());
+    assert_eq!(partial.bytes().await.unwrap(), stored[188..376]);
+
+    // The original, from its own directory's URL.
+    let original = status.uploads[0].url.as_deref().expect("the upload has a URL");
+    assert!(original.starts_with(&format!("{api}/r/")), "{original}");
+    let fetched = client.get(original).send().await.unwrap().error_for_status().unwrap();
+    assert_eq!(fetched.bytes().await.unwrap(), std::fs::read(clip).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -209,9 +209,12 @@ impl Default for RetentionConfig {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Base URL clients reach the server at; defaults to `http://{listen}`.
+    /// Base URL clients reach the server at; defaults to `http://{listen}` in `transflow dev`.
+    /// On AWS, where `transflow serve` answers it: set it (with `signing_key`) for the workers
+    /// too, and result and upload URLs point at the server's `/r/…` route instead of S3.
     pub public_url: Option<String>,
-    /// Key signing local upload and download URLs; random per process when absent.
+    /// Key signing upload and file URLs; `transflow dev` generates one and keeps it in the
+    /// data directory when absent. On AWS the same key goes to `serve` and the workers.
     pub signing_key: Option<String>,
 }
 
@@ -466,6 +469,14 @@ impl Config {
         if !(1..=10).contains(&self.aws.batch_size) {
             return Err("`aws.batch_size` must be between 1 and 10".into());
         }
+        if self.server.signing_key.as_deref().is_some_and(|key| key.len() < 16) {
+            return Err("`server.signing_key` must have at least 16 characters".into());
+        }
+        if let Some(public_url) = &self.server.public_url
+            && !url::Url::parse(public_url).is_ok_and(|url| ["http", "https"].contains(&url.scheme()))
+        {
+            return Err(format!("`server.public_url` `{public_url}` must be an http or https URL"));
+        }
         if self.limits.max_files == 0 {
             return Err("`limits.max_files` must be at least 1".into());
         }
@@ -530,6 +541,10 @@ mod tests {
         assert!(error.contains("branch"), "{error}");
         let error = load("[worker]\nconcurrency = 0\n", &[]).unwrap_err().to_string();
         assert!(error.contains("worker.concurrency"), "{error}");
+        let error = load("[server]\nsigning_key = \"short\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("server.signing_key"), "{error}");
+        let error = load("[server]\npublic_url = \"media.example.com\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("server.public_url"), "{error}");
     }
 
     #[test]

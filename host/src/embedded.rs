@@ -78,11 +78,14 @@ impl Stack {
     /// the server (signed blob URLs start with it).
     pub async fn open(config: &Config, layout: &Layout, public_url: &str) -> Result<Stack, SetupError> {
         let signing_key = match &config.server.signing_key {
-            Some(key) => key.clone().into_bytes(),
-            None => persisted_secret(&layout.secrets.join("signing.key"), || random_text(32))?.into_bytes(),
+            Some(key) => key.clone(),
+            None => persisted_secret(&layout.secrets.join("signing.key"), || random_text(32))?,
         };
-        let local_blobs =
-            Arc::new(LocalBlobStore::new(&layout.blobs, format!("{public_url}/blobs"), &signing_key)?);
+        let local_blobs = Arc::new(LocalBlobStore::new(
+            &layout.blobs,
+            format!("{public_url}/blobs"),
+            signing_key.as_bytes(),
+        )?);
         let backends = Backends {
             blobs: local_blobs.clone(),
             statuses: Arc::new(SqliteStatusStore::open(&layout.status_db)?),
@@ -115,18 +118,23 @@ impl Stack {
             cache: layout.cache.clone(),
             cache_key: Some(layout.cache_key()),
         };
+        // This server answers the worker's prefix-signed URLs: they start with its public URL
+        // and are signed with its key, whether configured or generated.
+        let mut config = config.clone();
+        config.server.public_url = Some(public_url.to_owned());
+        config.server.signing_key = Some(signing_key.clone());
         let worker = Arc::new(
-            crate::worker::setup::worker(config, backends.clone(), dirs, Some(notify_secret)).await?,
+            crate::worker::setup::worker(&config, backends.clone(), dirs, Some(notify_secret)).await?,
         );
         let api = Arc::new(ApiState::new(
-            config,
+            &config,
             backends,
             auth,
             Some(local_blobs),
             Some(public_url.to_owned()),
             worker.notifier.clone(),
         ));
-        Ok(Stack { api, worker, loop_settings: LoopSettings::from_config(config), dev_token })
+        Ok(Stack { api, worker, loop_settings: LoopSettings::from_config(&config), dev_token })
     }
 
     /// The HTTP router.

@@ -259,6 +259,7 @@ impl Runner {
                 original_id: None,
                 step: None,
                 url: None,
+                ssl_url: None,
             });
             inputs.push(InputRecord {
                 id: id.clone(),
@@ -486,6 +487,7 @@ fn keep_result(
         original_id: Some(output.original_id.clone()),
         step: Some(step.to_owned()),
         url: Some(url),
+        ssl_url: None,
     })
 }
 

@@ -154,6 +154,13 @@ pub async fn blob_store(store: &dyn BlobStore, prefix: &str) {
     let copy = dir.path().join("large.bin");
     assert_eq!(store.get_to_file(&large_key, &copy).await.unwrap(), large.len() as u64);
     assert!(std::fs::read(&copy).unwrap() == large, "the large blob round-trips");
+    // A range across a multipart boundary (on S3), and the last byte.
+    for (start, length) in [((8 << 20) - 10, 20), (large.len() as u64 - 1, 1)] {
+        let mut range = Vec::new();
+        let mut stream = store.open_range(&large_key, start, length).await.unwrap();
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut range).await.unwrap();
+        assert!(range[..] == large[start as usize..(start + length) as usize], "bytes {start}+{length}");
+    }
 
     // A body that is not what was declared leaves nothing behind, small or multipart.
     for (bytes, declared) in [(small.clone(), b"other body".to_vec()), (large.clone(), large[1..].to_vec())] {

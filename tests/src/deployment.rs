@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use transflow_host::api::{ApiState, Auth, app};
 use transflow_host::assembly::AssemblyStatus;
 use transflow_host::backends::aws::AwsClients;
+use transflow_host::backends::prefix_urls::PrefixSigner;
 use transflow_host::config::Config;
 use transflow_host::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
 use transflow_host::worker::setup::WorkerDirs;
@@ -114,15 +115,20 @@ impl Deployment {
 
     /// A worker on the deployed backends, with its own directories, named `name`.
     pub async fn worker(&self, name: &str) -> Worker {
+        self.worker_with(name, &self.config).await
+    }
+
+    /// A worker as [`Deployment::worker`] makes, configured by `config` (this deployment's,
+    /// changed) instead.
+    pub async fn worker_with(&self, name: &str, config: &Config) -> Worker {
         let dirs = WorkerDirs {
             work: self.dir.path().join(name).join("work"),
             cache: self.dir.path().join(name).join("cache"),
             cache_key: None,
         };
-        let mut worker =
-            transflow_host::worker::setup::worker(&self.config, self.backends.clone(), dirs, None)
-                .await
-                .expect("the worker starts");
+        let mut worker = transflow_host::worker::setup::worker(config, self.backends.clone(), dirs, None)
+            .await
+            .expect("the worker starts");
         worker.worker_id = name.into();
         worker
     }

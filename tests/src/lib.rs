@@ -133,6 +133,44 @@ pub fn variant(source: &Path, dir: &Path, tag: &str) -> PathBuf {
     path
 }
 
+/// Plays the HLS master playlist at `url` with plain ffmpeg, as a player would: the master,
+/// then each rendition's playlist and segments by their relative references. Every stream is
+/// copied into an MPEG-TS file in `dir`; returns its probe.
+pub async fn play_hls(url: &str, dir: &Path) -> Value {
+    let path = dir.join("played.ts");
+    let output = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", url])
+        .args(["-map", "0", "-c", "copy", "-f", "mpegts"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("ffmpeg is installed");
+    assert!(
+        output.status.success(),
+        "ffmpeg could not play {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ffprobe(&path)
+}
+
+/// The status code of a `GET` of `target` sent byte for byte over a new connection to
+/// `address` (`127.0.0.1:PORT`): HTTP clients resolve `..` and `%2e%2e` segments before
+/// sending, and the tests must send them as they are.
+pub async fn raw_get_status(address: &str, target: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("the server listens");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    socket.read_to_end(&mut reply).await.unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {reply}"))
+}
+
 /// `ffprobe -show_format -show_streams` of a file, as JSON.
 pub fn ffprobe(path: &Path) -> Value {
     let output = Command::new("ffprobe")

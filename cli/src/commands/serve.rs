@@ -1,5 +1,6 @@
 //! `transflow serve`: the HTTP API of an AWS deployment. It signs S3 upload URLs and reads
-//! status from DynamoDB; it never touches media, so one small instance serves many workers.
+//! status from DynamoDB. Uploads go straight to S3; with `server.signing_key` it also streams
+//! results and originals from S3 behind prefix-signed `/r/…` URLs, the only media it touches.
 
 use crate::cli::ServeArgs;
 use anyhow::{Context, Result, bail};
@@ -30,6 +31,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let notifier = notifier(config, &backends, configured_notify_secret(config)?)?;
     let state = ApiState::new(config, backends, auth, None, Some(public_url.clone()), notifier.clone());
     println!("Transflow API on http://{address} (AWS backends)");
+    if state.file_tokens.is_none() {
+        println!("  file URLs (/r/…): off; set `server.signing_key` (and give the workers the same)");
+    }
     let mut stopped = super::shutdown_signal("shutting down: finishing requests");
     axum::serve(listener, app(Arc::new(state)))
         .with_graceful_shutdown(async move {

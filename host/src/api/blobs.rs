@@ -1,5 +1,6 @@
 //! The embedded store's signed URLs: `PUT /blobs/{key}` receives an upload (the local twin of
-//! a pre-signed S3 PUT followed by S3 → SQS), `GET /blobs/{key}` serves a result.
+//! a pre-signed S3 PUT followed by S3 → SQS), `GET /blobs/{key}` serves one object (the twin of
+//! a pre-signed S3 GET, [`BlobStore::download_url`]).
 
 use super::{ApiError, ApiState};
 use crate::backends::local::{LocalBlobStore, UploadUrlError};
@@ -8,12 +9,12 @@ use crate::worker::event::{UploadKey, object_created, parse_upload_key};
 use crate::worker::status_writer::StatusWriter;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use std::sync::Arc;
 use std::time::SystemTime;
-use tokio_util::io::{ReaderStream, StreamReader};
+use tokio_util::io::StreamReader;
 
 /// Bucket name the embedded store's events carry.
 const LOCAL_BUCKET: &str = "local";
@@ -147,17 +148,10 @@ pub(super) async fn download(
     State(state): State<Arc<ApiState>>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
+    method: Method,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let store = local(&state)?;
     store.verify_download(&key, query.as_deref().unwrap_or(""), SystemTime::now()).map_err(refused)?;
-    let (info, stream) = store.open(&key).await?;
-    let headers = [
-        (header::CONTENT_TYPE, info.content_type),
-        (header::CONTENT_LENGTH, info.size.to_string()),
-        (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        // Media is served from the API's origin: it must never run as a page there.
-        (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
-    ];
-    Ok((headers, Body::from_stream(ReaderStream::new(stream))).into_response())
+    super::results::send_blob(store, &key, &method, &headers).await
 }

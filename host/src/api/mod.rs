@@ -1,5 +1,5 @@
-//! The HTTP API (axum): create-upload, status, cancel, templates, the embedded blob endpoints
-//! and the upload page. [`app`] builds the router from its state, so tests serve it on a
+//! The HTTP API (axum): create-upload, status, cancel, templates, prefix-signed file URLs, the
+//! embedded blob endpoints and the upload page. [`app`] builds the router from its state, so tests serve it on a
 //! loopback port exactly as `transflow dev` does.
 //!
 //! Errors are JSON `{"error": CODE, "message": …}` with a fitting HTTP status.
@@ -8,9 +8,11 @@ mod assemblies;
 pub mod auth;
 mod blobs;
 mod page;
+mod results;
 
 use crate::backends::BackendError;
 use crate::backends::local::LocalBlobStore;
+use crate::backends::prefix_urls::PrefixSigner;
 use crate::config::{Config, LimitsConfig};
 use crate::retention::Retention;
 use crate::webhook::WebhookPolicy;
@@ -32,6 +34,9 @@ pub struct ApiState {
     /// The embedded blob store, whose signed URLs this server answers; `None` when blobs live
     /// elsewhere (S3 answers its own URLs).
     pub local_blobs: Option<Arc<LocalBlobStore>>,
+    /// Checks the tokens of `/r/…` file URLs; `None` when this server has no signing key
+    /// (`transflow serve` without `server.signing_key`), and then the route answers 404.
+    pub file_tokens: Option<PrefixSigner>,
     /// How requests authenticate.
     pub auth: Auth,
     /// Upload limits.
@@ -53,6 +58,7 @@ pub struct ApiState {
 
 impl ApiState {
     /// The API as `config` sets it up over `backends`; `public_url` is where clients reach it.
+    /// File URLs (`/r/…`) are answered when `server.signing_key` is set.
     pub fn new(
         config: &Config,
         backends: Backends,
@@ -64,6 +70,7 @@ impl ApiState {
         ApiState {
             backends,
             local_blobs,
+            file_tokens: PrefixSigner::from_config(&config.server),
             auth,
             limits: config.limits.clone(),
             retention: Retention::from_config(config),
@@ -85,6 +92,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .route("/api/assemblies/{assembly_id}", delete(assemblies::cancel))
         .route("/api/templates", get(assemblies::templates))
         .route("/blobs/{*key}", put(blobs::upload).get(blobs::download))
+        .route("/r/{*file}", get(results::file).head(results::file))
         .with_state(state)
 }
 

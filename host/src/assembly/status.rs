@@ -66,6 +66,9 @@ pub struct FileRecord {
     /// Where the file can be fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The same over https (Transloadit's meaning), when the file is served over https.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_url: Option<String>,
 }
 
 /// A file announced by create-upload.

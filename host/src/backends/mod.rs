@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod blob_registry;
 pub mod local;
+pub mod prefix_urls;
 
 use crate::assembly::AssemblyStatus;
 use crate::template::TemplateDescription;
@@ -180,6 +181,10 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn get_to_file(&self, key: &str, path: &Path) -> BackendResult<u64>;
     /// Opens `key` for streaming.
     async fn open(&self, key: &str) -> BackendResult<(BlobInfo, ByteStream)>;
+    /// Opens `length` bytes of `key` from byte `start` for streaming (an HTTP `Range`); the
+    /// caller keeps the range non-empty and inside the blob, whose size it learnt from
+    /// [`head`](BlobStore::head).
+    async fn open_range(&self, key: &str, start: u64, length: u64) -> BackendResult<ByteStream>;
     /// Facts about `key`, if it exists.
     async fn head(&self, key: &str) -> BackendResult<Option<BlobInfo>>;
     /// Every blob whose key starts with `prefix`, in key order. Listings carry keys and sizes;

@@ -13,7 +13,8 @@ pub mod run_loop;
 pub mod setup;
 pub(crate) mod status_writer;
 
-use crate::assembly::{AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload};
+use crate::assembly::{AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload, FileRecord};
+use crate::backends::prefix_urls::PublicUrls;
 use crate::backends::{BackendError, BlobSpec, BlobStore, JobQueue, StatusStore, TemplateRegistry};
 use crate::engine::{LoadedTemplate, TemplateEngine};
 use crate::media::MediaTools;
@@ -23,7 +24,7 @@ pub use notify::Notifier;
 use status_writer::{StatusWriter, WriteOutcome};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The four backends, chosen by configuration.
 #[derive(Debug, Clone)]
@@ -43,8 +44,11 @@ pub struct Backends {
 pub struct WorkerSettings {
     /// How long a lease lasts without renewal; a crashed worker's assemblies become free after it.
     pub lease_ttl: Duration,
-    /// How long result URLs in the status stay valid.
+    /// How long result and upload URLs in the status stay valid.
     pub result_url_ttl: Duration,
+    /// Where a server answers prefix-signed `/r/…` URLs; `None` leaves URLs to the blob store
+    /// (pre-signed S3 GETs, under which a multi-file result's relative references fail).
+    pub public_urls: Option<PublicUrls>,
     /// Deliveries of one message before it goes to the dead-letter queue; the last one records
     /// its error in the status.
     pub max_receive_count: u32,
@@ -55,6 +59,7 @@ impl Default for WorkerSettings {
         WorkerSettings {
             lease_ttl: Duration::from_secs(60),
             result_url_ttl: Duration::from_secs(7 * 24 * 3600),
+            public_urls: None,
             max_receive_count: 5,
         }
     }
@@ -294,11 +299,12 @@ impl Worker {
         if finished.error.is_none() {
             self.store_results(&mut finished, &results_dir).await?;
         }
+        self.link_uploads(&mut finished).await?;
         Ok(finished)
     }
 
     /// Copies each result from the job's results directory to
-    /// `outputs/{branch}/{assembly_id}/{step}/{name}` and points its URL there. Each upload
+    /// `outputs/{branch}/{assembly_id}/{step}/{name}` and points its URLs there. Each upload
     /// declares the size and MD5 recorded when the result was kept, so the store refuses bytes
     /// that differ from the record; that fails the assembly, naming the step, rather than
     /// completing it with a result its record does not describe.
@@ -330,14 +336,35 @@ impl Worker {
                     }
                     Err(error) => return Err(error.into()),
                 }
-                record.url =
-                    Some(self.backends.blobs.download_url(&key, self.settings.result_url_ttl).await?);
+                link(record, self.file_url(&key).await?);
             }
         }
         if let Some((step, message)) = mismatch {
             status.fail(ErrorCode::InternalError, Some(&step), message);
         }
         Ok(())
+    }
+
+    /// Points each upload's URLs at its original. `uploads[i]` is the file of
+    /// `expected_uploads[i]`: the job stages them in that order.
+    async fn link_uploads(&self, status: &mut AssemblyStatus) -> Result<(), ProcessError> {
+        let prefix = UploadKey::assembly_prefix(&status.branch, &status.assembly_id);
+        for (record, expected) in status.uploads.iter_mut().zip(&status.expected_uploads) {
+            let key = format!("{prefix}{}/{}", expected.upload_id, expected.name);
+            link(record, self.file_url(&key).await?);
+        }
+        Ok(())
+    }
+
+    /// A URL of a stored file, valid for `result_url_ttl`: prefix-signed under the public base
+    /// when one is configured, so relative references beneath the file's directory work too;
+    /// else the blob store's own URL of this one object.
+    async fn file_url(&self, key: &str) -> Result<String, BackendError> {
+        let ttl = self.settings.result_url_ttl;
+        match &self.settings.public_urls {
+            Some(urls) => urls.url(key, SystemTime::now() + ttl),
+            None => self.backends.blobs.download_url(key, ttl).await,
+        }
     }
 
     /// The current version of a template, loaded; `Err` is the error to record in status.
@@ -364,6 +391,12 @@ impl Worker {
     }
 }
 
+/// Sets a file's `url`, and its `ssl_url` when that URL is https.
+fn link(record: &mut FileRecord, url: String) {
+    record.ssl_url = url.starts_with("https://").then(|| url.clone());
+    record.url = Some(url);
+}
+
 /// Renews a lease in the background while a job runs; dropping it stops the renewals.
 struct LeaseKeeper(tokio::task::JoinHandle<()>);
 
@@ -388,5 +421,36 @@ impl LeaseKeeper {
 impl Drop for LeaseKeeper {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_url_is_set_only_for_https_urls() {
+        let mut record = FileRecord {
+            id: "r".into(),
+            name: "a.jpg".into(),
+            basename: "a".into(),
+            ext: "jpg".into(),
+            size: 1,
+            mime: "image/jpeg".into(),
+            md5hash: String::new(),
+            meta: None,
+            original_id: None,
+            step: None,
+            url: None,
+            ssl_url: Some("https://stale".into()),
+        };
+        link(&mut record, "http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg".into());
+        assert_eq!(
+            (record.url.as_deref(), record.ssl_url.as_deref()),
+            (Some("http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg"), None)
+        );
+        link(&mut record, "https://media.example.com/r/T/outputs/main/a/s/a.jpg".into());
+        assert_eq!(record.ssl_url, record.url);
+        assert!(record.ssl_url.is_some_and(|url| url.starts_with("https://")));
     }
 }

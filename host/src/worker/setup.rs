@@ -2,6 +2,7 @@
 //! Lambda function and the long-running SQS worker all start the same way.
 
 use super::{Backends, Notifier, Worker, WorkerSettings};
+use crate::backends::prefix_urls::PublicUrls;
 use crate::config::Config;
 use crate::engine::{EngineSettings, TemplateEngine};
 use crate::limits::JobLimits;
@@ -65,9 +66,16 @@ pub async fn worker(
     let tools =
         Arc::new(MediaTools::detect(&tool_settings).await.map_err(|e| SetupError::Tools(e.to_string()))?);
     let notifier = notifier(config, &backends, notify_secret)?;
+    if config.server.public_url.is_some() != config.server.signing_key.is_some() {
+        tracing::warn!(
+            "result and upload URLs are pre-signed per object (multi-file results do not play from them): \
+             set both `server.public_url` and `server.signing_key` for URLs through the server's /r/ route"
+        );
+    }
     Ok(Worker {
         settings: WorkerSettings {
             lease_ttl: config.worker.lease(),
+            public_urls: PublicUrls::from_config(&config.server),
             max_receive_count: backends.queue.max_receive_count(),
             ..WorkerSettings::default()
         },

@@ -3,6 +3,7 @@
 mod contract;
 mod describe;
 mod embedded;
+mod file_urls;
 mod hostile;
 mod ids;
 mod inputs;

@@ -349,8 +349,9 @@ pub fn worker_policy(resources: &WorkerResources) -> Value {
 }
 
 /// The configuration the worker reads from its environment (it has no config file): resource
-/// names, region, receive count, and the endpoint only when one is configured. Never
-/// credentials: the function's role supplies those.
+/// names, region, receive count, and the endpoint and the public URL of `transflow serve`
+/// only when configured. Never credentials or the signing key: the function's role supplies
+/// the former, the operator the latter.
 pub fn worker_environment(config: &Config, names: &AwsNames) -> BTreeMap<String, String> {
     let mut environment = BTreeMap::from(
         [
@@ -368,6 +369,9 @@ pub fn worker_environment(config: &Config, names: &AwsNames) -> BTreeMap<String,
     );
     if let Some(endpoint) = &config.aws.endpoint_url {
         environment.insert("TRANSFLOW_AWS_ENDPOINT_URL".into(), endpoint.clone());
+    }
+    if let Some(public_url) = &config.server.public_url {
+        environment.insert("TRANSFLOW_SERVER_PUBLIC_URL".into(), public_url.clone());
     }
     environment
 }
@@ -590,14 +594,18 @@ mod tests {
     fn the_environment_carries_names_and_no_secrets() {
         let mut config = config();
         config.auth.jwt_secret = Some("a-secret-of-sixteen-chars".into());
+        config.server.signing_key = Some("a-signing-secret-of-sixteen-chars".into());
         let environment = worker_environment(&config, &config.aws_names());
         assert_eq!(environment["TRANSFLOW_AWS_TABLE"], "demo-assemblies");
         assert_eq!(environment["TRANSFLOW_WORKER_MAX_RECEIVE_COUNT"], "5");
         assert!(!environment.contains_key("TRANSFLOW_AWS_ENDPOINT_URL"));
+        assert!(!environment.contains_key("TRANSFLOW_SERVER_PUBLIC_URL"));
         assert!(environment.values().all(|v| !v.contains("secret")));
         config.aws.endpoint_url = Some("http://127.0.0.1:5000".into());
+        config.server.public_url = Some("https://media.example.com".into());
         let environment = worker_environment(&config, &config.aws_names());
         assert_eq!(environment["TRANSFLOW_AWS_ENDPOINT_URL"], "http://127.0.0.1:5000");
+        assert_eq!(environment["TRANSFLOW_SERVER_PUBLIC_URL"], "https://media.example.com");
     }
 
     #[test]

@@ -193,6 +193,19 @@ impl BlobStore for S3BlobStore {
         Ok((info, Box::pin(object.body.into_async_read())))
     }
 
+    async fn open_range(&self, key: &str, start: u64, length: u64) -> BackendResult<ByteStream> {
+        let last = (start + length).saturating_sub(1);
+        let request =
+            self.client.get_object().bucket(&self.bucket).key(key).range(format!("bytes={start}-{last}"));
+        match request.send().await {
+            Ok(object) => Ok(Box::pin(object.body.into_async_read())),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                Err(BackendError::NotFound(format!("blob `{key}`")))
+            }
+            Err(error) => Err(sdk_error(format!("reading `{key}`"), error)),
+        }
+    }
+
     async fn head(&self, key: &str) -> BackendResult<Option<BlobInfo>> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(object) => Ok(Some(BlobInfo {

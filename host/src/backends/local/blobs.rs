@@ -11,6 +11,7 @@
 //! replaces anything. Keys are `/`-separated like S3 keys and checked so none can leave `root`.
 
 use crate::assembly::rfc3339;
+use crate::backends::prefix_urls::encode_key;
 use crate::backends::{
     BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob,
     UploadTarget, unix_seconds,
@@ -24,7 +25,7 @@ use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// Query parameter names of a signed URL.
 const EXPIRES: &str = "expires";
@@ -294,6 +295,19 @@ impl BlobStore for LocalBlobStore {
         Ok((info, Box::pin(file)))
     }
 
+    async fn open_range(&self, key: &str, start: u64, length: u64) -> BackendResult<ByteStream> {
+        let object = self.path_of(key)?;
+        let mut file = match tokio::fs::File::open(&object).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BackendError::NotFound(format!("blob `{key}`")));
+            }
+            Err(e) => return Err(io_error(key, e)),
+        };
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| io_error(key, e))?;
+        Ok(Box::pin(file.take(length)))
+    }
+
     async fn head(&self, key: &str) -> BackendResult<Option<BlobInfo>> {
         let object = self.path_of(key)?;
         self.info(key, &object).await
@@ -410,16 +424,6 @@ fn checked_key(key: &str) -> BackendResult<PathBuf> {
         }
     }
     Ok(PathBuf::from(key))
-}
-
-/// Percent-encodes each segment of a key for a URL path.
-fn encode_key(key: &str) -> String {
-    key.split('/')
-        .map(|segment| {
-            url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 fn parse_query(query: &str) -> BTreeMap<String, String> {
