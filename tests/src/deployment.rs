@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use transflow_host::api::{ApiState, Auth, app};
 use transflow_host::assembly::AssemblyStatus;
 use transflow_host::backends::aws::AwsClients;
-use transflow_host::backends::prefix_urls::PrefixSigner;
 use transflow_host::config::Config;
 use transflow_host::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
 use transflow_host::worker::setup::WorkerDirs;
