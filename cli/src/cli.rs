@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Transflow: media processing with WebAssembly templates.
 #[derive(Debug, Parser)]
@@ -49,6 +50,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the long-running SQS worker of an AWS deployment until SIGTERM.
     Worker(WorkerArgs),
+    /// Print an API token (a JWT signed with `auth.jwt_secret`, or with the secret `transflow
+    /// dev` generated in the data directory) for `transflow serve` and `transflow dev`.
+    Token(TokenArgs),
     /// Delete a branch's uploads, outputs and status records from AWS (never a bucket, never
     /// another branch).
     Cleanup(CleanupArgs),
@@ -115,6 +119,17 @@ pub struct WorkerArgs {
     /// The SQS queue [default: the `[aws]` queue of the project].
     #[arg(long)]
     pub queue_url: Option<String>,
+}
+
+/// `transflow token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user the token names (its `sub` claim, or `auth.user_claim`).
+    #[arg(long)]
+    pub user: String,
+    /// How long the token is valid: a number with `s`, `m`, `h` or `d` (e.g. `90m`, `30d`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
 }
 
 /// `transflow cleanup`.
@@ -213,6 +228,22 @@ pub struct RunArgs {
     /// Files to process.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let unit_at = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(unit_at);
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{raw}` is not a duration like `90s`, `15m`, `12h` or `30d`")),
+    };
+    match number.parse::<u64>().ok().and_then(|n| n.checked_mul(seconds)) {
+        Some(total) if total > 0 => Ok(Duration::from_secs(total)),
+        _ => Err(format!("`{raw}` is not a duration like `90s`, `15m`, `12h` or `30d`")),
+    }
 }
 
 fn parse_field(raw: &str) -> Result<(String, String), String> {

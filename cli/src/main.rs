@@ -4,16 +4,13 @@ mod cli;
 mod commands;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRANSFLOW_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -30,5 +27,22 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr, filtered by `TRANSFLOW_LOG`, else `RUST_LOG`, else warnings and errors only
+/// (`EnvFilter` syntax, e.g. `info` or `transflow_host=debug`). On a terminal they are coloured
+/// text for people; anywhere else (a file, a pipe, a log collector) one JSON object per line,
+/// without colour codes.
+fn init_logging() {
+    let filter = ["TRANSFLOW_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|variable| EnvFilter::try_from_env(variable).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        logs.init();
+    } else {
+        logs.json().with_ansi(false).init();
     }
 }

@@ -29,7 +29,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// The worker.
     pub worker: WorkerConfig,
-    /// The HTTP server of `transflow dev`.
+    /// The HTTP server of `transflow dev` and `transflow serve`.
     pub server: ServerConfig,
     /// AWS resources and settings (`transflow deploy`, the Lambda and SQS workers).
     pub aws: AwsConfig,
@@ -129,11 +129,13 @@ pub struct WebhookConfig {
     pub allow_private: bool,
     /// Deliver to loopback addresses.
     pub allow_loopback: bool,
-    /// Give up retrying after this many seconds.
+    /// Seconds a delivery may last from its first attempt: no retry starts, and no attempt
+    /// runs, past it.
     pub retry_window_secs: u64,
-    /// Most attempts per delivery.
+    /// Attempts per delivery, the first included. A receiver that has not answered within
+    /// `timeout_secs` has failed an attempt and gets the same message (same `webhook-id`) again.
     pub max_attempts: u32,
-    /// Per-attempt timeout, seconds.
+    /// Seconds one attempt may take, connecting included.
     pub timeout_secs: u64,
 }
 
@@ -216,11 +218,23 @@ pub struct ServerConfig {
     /// Key signing upload and file URLs; `transflow dev` generates one and keeps it in the
     /// data directory when absent. On AWS the same key goes to `serve` and the workers.
     pub signing_key: Option<String>,
+    /// Seconds a client has to send a whole request head (and an idle keep-alive connection
+    /// stays open); a slower one is disconnected.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may send nothing before the request fails (408) and its
+    /// connection is closed.
+    pub body_idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig { listen: "127.0.0.1:8080".into(), public_url: None, signing_key: None }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            signing_key: None,
+            header_read_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+        }
     }
 }
 
@@ -477,6 +491,15 @@ impl Config {
         {
             return Err(format!("`server.public_url` `{public_url}` must be an http or https URL"));
         }
+        if self.webhook.timeout_secs == 0 || self.webhook.retry_window_secs == 0 {
+            return Err("`webhook.timeout_secs` and `webhook.retry_window_secs` must be at least 1".into());
+        }
+        if self.server.header_read_timeout_secs == 0 || self.server.body_idle_timeout_secs == 0 {
+            return Err(
+                "`server.header_read_timeout_secs` and `server.body_idle_timeout_secs` must be at least 1"
+                    .into(),
+            );
+        }
         if self.limits.max_files == 0 {
             return Err("`limits.max_files` must be at least 1".into());
         }
@@ -545,6 +568,8 @@ mod tests {
         assert!(error.contains("server.signing_key"), "{error}");
         let error = load("[server]\npublic_url = \"media.example.com\"\n", &[]).unwrap_err().to_string();
         assert!(error.contains("server.public_url"), "{error}");
+        let error = load("[server]\nbody_idle_timeout_secs = 0\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("server.body_idle_timeout_secs"), "{error}");
     }
 
     #[test]

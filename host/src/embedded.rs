@@ -2,6 +2,7 @@
 //! API and page, the worker loop, webhooks — on local blobs, SQLite and a template directory.
 //! `transflow dev` serves it; tests start it in-process on a loopback port.
 
+use crate::api::server::{self, ServerTimeouts};
 use crate::api::{ApiState, Auth, app};
 use crate::backends::local::{DirTemplateRegistry, LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
 use crate::config::Config;
@@ -45,6 +46,11 @@ impl Layout {
         self.secrets.join("cache.key")
     }
 
+    /// The API token secret generated when `auth.jwt_secret` is not set, among the secrets.
+    pub fn jwt_secret(&self) -> PathBuf {
+        self.secrets.join("jwt.secret")
+    }
+
     /// The layout under `data_dir`.
     pub fn under(data_dir: &Path) -> Layout {
         Layout {
@@ -71,6 +77,14 @@ pub struct Stack {
     pub loop_settings: LoopSettings,
     /// A token for the `dev` user, when auth is on.
     pub dev_token: Option<String>,
+    /// The HTTP server's timeouts from the config.
+    pub server_timeouts: ServerTimeouts,
+}
+
+/// How the embedded stack authenticates requests (and `transflow token` signs): as `[auth]`
+/// says, with a secret generated into the data directory the first time when none is configured.
+pub fn auth(config: &Config, layout: &Layout) -> Result<Auth, SetupError> {
+    Auth::from_config(&config.auth, || persisted_secret(&layout.jwt_secret(), || random_text(32)))
 }
 
 impl Stack {
@@ -92,15 +106,7 @@ impl Stack {
             queue: Arc::new(SqliteJobQueue::open(&layout.queue_db, config.worker.max_receive_count)?),
             templates: Arc::new(DirTemplateRegistry::new(&layout.templates)),
         };
-        let auth = if config.auth.disabled {
-            Auth::Disabled
-        } else {
-            let secret = match &config.auth.jwt_secret {
-                Some(secret) => secret.clone(),
-                None => persisted_secret(&layout.secrets.join("jwt.secret"), || random_text(32))?,
-            };
-            Auth::Jwt { secret: secret.into_bytes(), user_claim: config.auth.user_claim.clone() }
-        };
+        let auth = auth(config, layout)?;
         let dev_token = auth.token_for("dev", Duration::from_secs(30 * 24 * 3600));
 
         let notify_secret = match configured_notify_secret(config)? {
@@ -134,7 +140,13 @@ impl Stack {
             Some(public_url.to_owned()),
             worker.notifier.clone(),
         ));
-        Ok(Stack { api, worker, loop_settings: LoopSettings::from_config(&config), dev_token })
+        Ok(Stack {
+            api,
+            worker,
+            loop_settings: LoopSettings::from_config(&config),
+            dev_token,
+            server_timeouts: ServerTimeouts::from_config(&config.server),
+        })
     }
 
     /// The HTTP router.
@@ -145,22 +157,16 @@ impl Stack {
     /// Serves the API on `listener` and runs the worker until `shutdown` turns true; then stops
     /// taking requests and jobs, hands unfinished jobs back and gives webhooks in flight a few
     /// seconds before abandoning their remaining retries.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<()> {
+    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: watch::Receiver<bool>) {
         let worker =
             tokio::spawn(run_loop(self.worker.clone(), self.loop_settings.clone(), shutdown.clone()));
         let mut server_shutdown = shutdown.clone();
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await;
+        server::serve(listener, self.router(), self.server_timeouts, async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        })
+        .await;
         let _ = worker.await;
         let _ = tokio::time::timeout(WEBHOOK_DRAIN, self.worker.notifier.drain()).await;
-        served
     }
 }
 

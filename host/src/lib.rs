@@ -7,8 +7,9 @@
 //! ([`media`]), the per-job workspace ([`workspace`]), the assembly model ([`assembly`]) and the
 //! runner that ties them together ([`runner`]). Around the runner: storage behind traits
 //! ([`backends`]), the queue worker ([`worker`]), webhooks ([`webhook`]), the HTTP API
-//! ([`api`]), configuration ([`config`]), the embedded stack of `transflow dev` ([`embedded`])
-//! and the Lambda worker's handler ([`lambda`]).
+//! ([`api`]), configuration ([`config`]), the embedded stack of `transflow dev` ([`embedded`]),
+//! the Lambda worker's handler ([`lambda`]) and per-process scratch directories that a crash
+//! cannot leave behind for good ([`process_dir`]).
 
 pub mod api;
 pub mod assembly;
@@ -22,6 +23,7 @@ pub mod job;
 pub mod lambda;
 pub mod limits;
 pub mod media;
+pub mod process_dir;
 pub mod retention;
 pub mod runner;
 pub mod template;

@@ -309,23 +309,9 @@ impl Workspace {
         Ok(found)
     }
 
-    /// Deletes the workspace. The upload directories are made writable again first: without
-    /// write permission on them their files cannot be unlinked (except by root).
+    /// Deletes the workspace, read-only upload directories included.
     pub fn remove(self) -> io::Result<()> {
-        let inputs = self.root.join("in");
-        match std::fs::read_dir(&inputs) {
-            Ok(entries) => {
-                for entry in entries {
-                    let entry = entry?;
-                    if entry.file_type()?.is_dir() {
-                        fs_err::set_permissions(entry.path(), Permissions::from_mode(0o755))?;
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        fs_err::remove_dir_all(&self.root)
+        crate::process_dir::remove_tree(&self.root)
     }
 }
 

@@ -33,8 +33,20 @@ pub async fn bake_into(data_dir: &Path, components: &[&str]) {
 impl DevServer {
     /// Starts `binary dev --port 0` with `config_file` and `data_dir`, and waits for its URL.
     pub fn start(binary: &str, config_file: &Path, data_dir: &Path) -> DevServer {
+        DevServer::start_with(binary, config_file, data_dir, |_| {})
+    }
+
+    /// [`DevServer::start`], with `configure` applied to the command first (its environment,
+    /// where stderr goes).
+    pub fn start_with(
+        binary: &str,
+        config_file: &Path,
+        data_dir: &Path,
+        configure: impl FnOnce(&mut Command),
+    ) -> DevServer {
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("--config")
             .arg(config_file)
             .arg("--data-dir")
@@ -43,9 +55,9 @@ impl DevServer {
             .env("TRANSFLOW_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .expect("transflow starts");
+            .process_group(0);
+        configure(&mut command);
+        let mut child = command.spawn().expect("transflow starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
@@ -57,6 +69,11 @@ impl DevServer {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         DevServer { child, base }
+    }
+
+    /// The server's stderr, when [`DevServer::start_with`] piped it (once).
+    pub fn stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
     }
 
     /// Kills the whole process group with SIGKILL: a crash, not a shutdown.

@@ -27,7 +27,7 @@ pub struct TestStack {
     /// The data directory.
     pub layout: Layout,
     stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 

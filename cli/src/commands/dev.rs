@@ -22,6 +22,9 @@ pub async fn dev(paths: &Layout, config: Config, args: DevArgs) -> Result<ExitCo
     let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let stack = Stack::open(&config, paths, &public_url).await?;
 
+    // Before the URL is printed: whoever reads it may send SIGTERM at once.
+    let stopped =
+        super::shutdown_signal("shutting down: finishing requests, handing running jobs back to the queue");
     let templates = stack.api.backends.templates.list().await?;
     if templates.is_empty() {
         eprintln!("warning: no templates in {}; run `transflow bake` first", paths.templates.display());
@@ -46,8 +49,6 @@ pub async fn dev(paths: &Layout, config: Config, args: DevArgs) -> Result<ExitCo
     );
     println!("  data: {}", config.data_dir.display());
 
-    let stopped =
-        super::shutdown_signal("shutting down: finishing requests, handing running jobs back to the queue");
-    stack.serve(listener, stopped).await?;
+    stack.serve(listener, stopped).await;
     Ok(ExitCode::SUCCESS)
 }

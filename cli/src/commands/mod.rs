@@ -9,6 +9,7 @@ mod run;
 mod serve;
 mod status;
 mod templates;
+mod token;
 mod worker;
 
 use crate::cli::{Cli, Command};
@@ -35,21 +36,24 @@ pub async fn execute(cli: Cli) -> Result<ExitCode> {
         Command::Templates(command) => templates::templates(&paths, &config, cli.aws, command).await,
         Command::Serve(args) => serve::serve(&config, args).await,
         Command::Worker(args) => worker::worker(&paths, &config, args).await,
+        Command::Token(args) => token::token(&paths, &config, args),
         Command::Cleanup(args) => cleanup::cleanup(&config, args).await,
         Command::Deploy(args) => deploy::run(&config, args).await,
     }
 }
 
-/// A channel that turns true at the first SIGTERM or SIGINT, after printing `message`.
+/// A channel that turns true at the first SIGTERM or SIGINT, after printing `message`. The
+/// handlers are in place when it returns, so a signal sent after that is never the default
+/// (an abrupt exit).
 fn shutdown_signal(message: &'static str) -> tokio::sync::watch::Receiver<bool> {
     use tokio::signal::unix::{SignalKind, signal};
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (Ok(mut interrupt), Ok(mut terminate)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return stopped;
+    };
     tokio::spawn(async move {
-        let (Ok(mut interrupt), Ok(mut terminate)) =
-            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            return;
-        };
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}

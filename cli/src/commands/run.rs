@@ -11,6 +11,7 @@ use transflow_host::backends::TemplateRegistry;
 use transflow_host::backends::local::DirTemplateRegistry;
 use transflow_host::config::Config;
 use transflow_host::embedded::Layout;
+use transflow_host::process_dir::ProcessDir;
 use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, UploadSource};
 
 /// Runs the assembly and prints its status; exit code 1 when it failed.
@@ -29,7 +30,10 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
         }
     };
     let tools = MediaTools::detect(&config.tools.settings().map_err(anyhow::Error::msg)?).await?;
-    let runner = Runner::new(engine, Arc::new(tools), paths.work.clone(), paths.outputs.clone());
+    // Removed when the run ends, or by the next process when this one is killed.
+    let work = ProcessDir::claim(&paths.work)
+        .with_context(|| format!("cannot set up the work directory {}", paths.work.display()))?;
+    let runner = Runner::new(engine, Arc::new(tools), work.to_path_buf(), paths.outputs.clone());
     let uploads = args
         .files
         .iter()

@@ -3,10 +3,11 @@
 //! results and originals from S3 behind prefix-signed `/r/…` URLs, the only media it touches.
 
 use crate::cli::ServeArgs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use transflow_host::api::server::{self, ServerTimeouts};
 use transflow_host::api::{ApiState, Auth, app};
 use transflow_host::backends::aws::AwsClients;
 use transflow_host::config::Config;
@@ -14,14 +15,9 @@ use transflow_host::worker::setup::{configured_notify_secret, notifier};
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
-    let auth = if config.auth.disabled {
-        Auth::Disabled
-    } else {
-        let Some(secret) = &config.auth.jwt_secret else {
-            bail!("`auth.jwt_secret` is required (or set `auth.disabled = true` on a trusted network)");
-        };
-        Auth::Jwt { secret: secret.clone().into_bytes(), user_claim: config.auth.user_claim.clone() }
-    };
+    let auth = Auth::from_config(&config.auth, || {
+        Err(anyhow!("`auth.jwt_secret` is required (or set `auth.disabled = true` on a trusted network)"))
+    })?;
     let backends = AwsClients::connect(&config.aws).await.backends(config, None).await?;
     let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
     let listener =
@@ -35,11 +31,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
         println!("  file URLs (/r/…): off; set `server.signing_key` (and give the workers the same)");
     }
     let mut stopped = super::shutdown_signal("shutting down: finishing requests");
-    axum::serve(listener, app(Arc::new(state)))
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .await?;
+    server::serve(listener, app(Arc::new(state)), ServerTimeouts::from_config(&config.server), async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    })
+    .await;
     // Webhooks of assemblies canceled here: give them a moment, as `transflow dev` does.
     let _ = tokio::time::timeout(Duration::from_secs(10), notifier.drain()).await;
     Ok(ExitCode::SUCCESS)

@@ -1,9 +1,19 @@
 //! API tokens: JWT HS256 with the configured secret; the user comes from a configurable claim.
+//!
+//! Claims: the user claim (`sub` unless `auth.user_claim` says otherwise; 1 to 256 characters)
+//! and `exp` are required; `nbf` is checked when present; others are ignored. `exp` and `nbf`
+//! are allowed [`LEEWAY_SECS`] of clock difference between the issuer and this server.
 
 use super::ApiError;
+use crate::config::AuthConfig;
 use axum::http::HeaderMap;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds a token is still accepted after its `exp`, and already accepted before its `nbf`:
+/// the clocks of whoever issues tokens and of this server are never quite the same.
+pub const LEEWAY_SECS: u64 = 30;
 
 /// The user requests are made as when authentication is turned off.
 pub const ANONYMOUS: &str = "anonymous";
@@ -32,6 +42,22 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
+    /// What `[auth]` asks for. `unset_secret` supplies the HS256 secret when `auth.jwt_secret`
+    /// is not set; it is not called otherwise, nor when authentication is disabled.
+    pub fn from_config<E>(
+        config: &AuthConfig,
+        unset_secret: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Auth, E> {
+        if config.disabled {
+            return Ok(Auth::Disabled);
+        }
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => unset_secret()?,
+        };
+        Ok(Auth::Jwt { secret: secret.into_bytes(), user_claim: config.user_claim.clone() })
+    }
+
     /// The user a request is made by, or 401.
     pub fn user(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         let (secret, user_claim) = match self {
@@ -44,13 +70,21 @@ impl Auth {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         let claims = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
             token.trim(),
             &DecodingKey::from_secret(secret),
             &validation,
         )
-        .map_err(|e| ApiError::unauthorized(&format!("the token is not valid: {e}")))?
+        .map_err(|e| {
+            ApiError::unauthorized(&match e.kind() {
+                ErrorKind::ExpiredSignature => "the token expired (`exp`); get a new one".to_owned(),
+                ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf`)".to_owned(),
+                ErrorKind::MissingRequiredClaim(claim) => format!("the token has no `{claim}` claim"),
+                _ => format!("the token is not valid: {e}"),
+            })
+        })?
         .claims;
         match claims.get(user_claim) {
             Some(serde_json::Value::String(user)) if !user.is_empty() && user.len() <= 256 => {
@@ -62,11 +96,12 @@ impl Auth {
         }
     }
 
-    /// A token for `user`, valid for `ttl` (what `transflow dev` prints).
+    /// A token for `user`, valid for `ttl` (what `transflow dev` and `transflow token` print);
+    /// `None` when authentication is disabled.
     pub fn token_for(&self, user: &str, ttl: Duration) -> Option<String> {
         let Auth::Jwt { secret, user_claim } = self else { return None };
-        let exp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) + ttl.as_secs();
-        let claims = serde_json::json!({ user_claim.as_str(): user, "exp": exp });
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let claims = serde_json::json!({ user_claim.as_str(): user, "iat": now, "exp": now + ttl.as_secs() });
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).ok()
     }
 }
@@ -106,7 +141,7 @@ mod tests {
             &EncodingKey::from_secret(b"0123456789abcdef0123"),
         )
         .unwrap();
-        assert!(auth().user(&bearer(&expired)).unwrap_err().message.contains("xpired"));
+        assert!(auth().user(&bearer(&expired)).unwrap_err().message.contains("expired (`exp`)"));
         let claims = serde_json::json!({ "name": "bob", "exp": u32::MAX });
         let no_user = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -115,6 +150,46 @@ mod tests {
         )
         .unwrap();
         assert!(auth().user(&bearer(&no_user)).unwrap_err().message.contains("`sub`"));
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123");
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn not_before_is_checked_with_the_leeway() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let exp = now + 7200;
+        let later = signed(serde_json::json!({ "sub": "bob", "nbf": now + 3600, "exp": exp }));
+        let refused = auth().user(&bearer(&later)).unwrap_err();
+        assert_eq!(
+            (refused.status.as_u16(), refused.message.as_str()),
+            (401, "the token is not valid yet (`nbf`)")
+        );
+        // A clock a few seconds ahead of ours is within the leeway.
+        let skewed = signed(serde_json::json!({ "sub": "bob", "nbf": now + LEEWAY_SECS / 2, "exp": exp }));
+        assert_eq!(auth().user(&bearer(&skewed)).unwrap(), "bob");
+        let past = signed(serde_json::json!({ "sub": "bob", "nbf": now - 60, "exp": exp }));
+        assert_eq!(auth().user(&bearer(&past)).unwrap(), "bob");
+        let no_exp = signed(serde_json::json!({ "sub": "bob" }));
+        assert_eq!(auth().user(&bearer(&no_exp)).unwrap_err().message, "the token has no `exp` claim");
+    }
+
+    #[test]
+    fn the_config_decides_between_its_secret_the_fallback_and_no_auth() {
+        let mut config = AuthConfig::default();
+        let unset = || Ok::<_, String>("fallback secret 0123456789".to_owned());
+        let fallback = Auth::from_config(&config, unset).unwrap();
+        assert!(matches!(&fallback, Auth::Jwt { secret, .. } if secret == b"fallback secret 0123456789"));
+        config.jwt_secret = Some("configured secret 0123456789".into());
+        config.user_claim = "uid".into();
+        let configured = Auth::from_config(&config, || Err("not asked")).unwrap();
+        assert!(
+            matches!(&configured, Auth::Jwt { secret, user_claim } if secret == b"configured secret 0123456789" && user_claim == "uid")
+        );
+        config.disabled = true;
+        assert!(matches!(Auth::from_config(&config, || Err("not asked")), Ok(Auth::Disabled)));
     }
 
     #[test]

@@ -36,6 +36,16 @@ pub enum BackendError {
     /// What the caller sent does not match what it declared (size, md5) or is malformed.
     #[error("{0}")]
     Rejected(String),
+    /// The body handed to the store could not be read, so nothing was stored: for an upload,
+    /// the client went away or sent a body its headers do not frame. Not a fault of the store.
+    #[error("the body of `{key}` could not be read: {source}")]
+    Body {
+        /// The key being written.
+        key: String,
+        /// Why reading stopped.
+        #[source]
+        source: std::io::Error,
+    },
     /// The store itself failed (disk, database, network).
     #[error("{context}: {source}")]
     Io {

@@ -10,6 +10,12 @@
 //!
 //! This module does the delivery itself: one signed POST per attempt, retried with backoff
 //! while the failure looks temporary.
+//!
+//! How long a delivery can last is bounded by the policy alone: at most `max_attempts` attempts,
+//! all inside `retry_window` from the start. A receiver slower than `timeout` has failed that
+//! attempt (it gets the same message again, with the same `webhook-id`); an attempt still
+//! running when the window closes is cut off, and no retry starts that could not begin before
+//! it closes.
 
 mod policy;
 mod record;
@@ -97,7 +103,7 @@ impl WebhookSender {
     }
 
     /// POSTs `body` (JSON) to `url` until the receiver accepts it, the failure is permanent,
-    /// or the policy's attempts or retry window run out. `on_attempt` sees each attempt as it
+    /// or the policy's attempts or retry window run out; it returns by the end of the window. `on_attempt` sees each attempt as it
     /// ends, so callers can record progress while retries are still pending.
     ///
     /// `message_id` is sent as `webhook-id` on every attempt: receivers deduplicate by it, so
@@ -122,7 +128,15 @@ impl WebhookSender {
         };
         let started = Instant::now();
         for number in 1.. {
-            let (attempt, verdict) = self.attempt(&url, secret, message_id, body, number).await;
+            let left = self.policy.retry_window.saturating_sub(started.elapsed());
+            let timeout = match (number, left.is_zero()) {
+                // A window of zero: the one attempt still gets its timeout.
+                (1, true) => self.policy.timeout,
+                // The wait before this retry overslept the end of the window.
+                (_, true) => break,
+                _ => self.policy.timeout.min(left),
+            };
+            let (attempt, verdict) = self.attempt(&url, secret, message_id, body, number, timeout).await;
             let retry_after = match verdict {
                 // The resolver refused the host: nothing was sent, so there is no attempt to record.
                 Verdict::Refused(reason) => {
@@ -155,6 +169,7 @@ impl WebhookSender {
         message_id: &str,
         body: &[u8],
         number: u32,
+        timeout: Duration,
     ) -> (WebhookAttempt, Verdict) {
         let now = OffsetDateTime::now_utc();
         let timestamp = now.unix_timestamp();
@@ -164,6 +179,7 @@ impl WebhookSender {
             .header(CONTENT_TYPE, "application/json")
             .header(HEADER_ID, message_id)
             .header(HEADER_TIMESTAMP, timestamp.to_string())
+            .timeout(timeout)
             .body(body.to_vec());
         if let Some(secret) = secret {
             request = request.header(HEADER_SIGNATURE, secret.sign(message_id, timestamp, body));
@@ -210,7 +226,7 @@ impl WebhookSender {
                 // value) will not build on a retry either.
                 let verdict =
                     if err.is_builder() { Verdict::Permanent } else { Verdict::Retry { retry_after: None } };
-                attempt.error = Some(describe(err, self.policy.timeout));
+                attempt.error = Some(describe(err, timeout));
                 verdict
             }
         };
@@ -233,11 +249,11 @@ enum Verdict {
 }
 
 /// The wait before the next attempt, or `None` to give up: after `max_attempts`, once the retry
-/// window is spent, or when the receiver's `Retry-After` points past the end of the window
-/// (retrying earlier than it asked would be futile, and waiting longer is not allowed).
-/// Without `Retry-After`, waits a random time up to `initial_backoff * 2^(attempts - 1)`
-/// ("full jitter", so receivers recovering from an outage are not hit by synchronised
-/// retries), at most `max_backoff`, and never past the window.
+/// window is spent, or when the wait would end past the window: the receiver's `Retry-After`
+/// (retrying earlier than it asked would be futile, and waiting longer is not allowed) or the
+/// backoff, a random time up to `initial_backoff * 2^(attempts - 1)` ("full jitter", so
+/// receivers recovering from an outage are not hit by synchronised retries), at most
+/// `max_backoff`.
 fn next_delay(
     policy: &WebhookPolicy,
     attempts_made: u32,
@@ -248,14 +264,12 @@ fn next_delay(
         return None;
     }
     let remaining = policy.retry_window.checked_sub(elapsed).filter(|left| !left.is_zero())?;
-    match retry_after {
-        Some(wait) => (wait < remaining).then_some(wait),
-        None => {
-            let doubling = 2u32.saturating_pow(attempts_made.saturating_sub(1));
-            let ceiling = policy.initial_backoff.saturating_mul(doubling).min(policy.max_backoff);
-            Some(rand::random_range(Duration::ZERO..=ceiling).min(remaining))
-        }
-    }
+    let wait = retry_after.unwrap_or_else(|| {
+        let doubling = 2u32.saturating_pow(attempts_made.saturating_sub(1));
+        let ceiling = policy.initial_backoff.saturating_mul(doubling).min(policy.max_backoff);
+        rand::random_range(Duration::ZERO..=ceiling)
+    });
+    (wait < remaining).then_some(wait)
 }
 
 /// An HTTP-date in its preferred form (RFC 9110 §5.6.7, IMF-fixdate), the form senders must use.
@@ -288,6 +302,7 @@ fn refusal(err: &reqwest::Error) -> Option<Refused> {
 /// A request error as a sentence: the error and its causes, without the URL.
 fn describe(err: reqwest::Error, timeout: Duration) -> String {
     if err.is_timeout() {
+        let timeout = Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
         return format!("the receiver did not answer within {timeout:?}");
     }
     // reqwest puts the URL in its message; the URL's query may carry a token.
@@ -325,9 +340,12 @@ mod unit_tests {
                 assert!(delay <= Duration::from_secs(ceiling), "attempt {attempts}: {delay:?}");
             }
         }
-        // Never past the end of the window.
-        let delay = next_delay(&p, 9, None, Duration::from_millis(99_990)).expect("retry");
-        assert!(delay <= Duration::from_millis(10), "{delay:?}");
+        // A wait that would end past the window gives up instead.
+        for _ in 0..50 {
+            if let Some(delay) = next_delay(&p, 9, None, Duration::from_millis(99_990)) {
+                assert!(delay < Duration::from_millis(10), "{delay:?}");
+            }
+        }
         // Huge attempt counts saturate instead of overflowing.
         let many = WebhookPolicy { max_attempts: u32::MAX, ..p };
         assert!(next_delay(&many, 1000, None, Duration::ZERO).is_some());

@@ -22,8 +22,8 @@ pub struct WebhookPolicy {
     pub allow_loopback: bool,
     /// Time for one attempt, connection included; a slow receiver must not hold a worker.
     pub timeout: Duration,
-    /// How long after the first attempt retries may still start; bounds the work one dead
-    /// receiver can cause.
+    /// How long a delivery may last from the start of its first attempt: no retry starts and
+    /// no attempt runs past it. Bounds the work one dead or slow receiver can cause.
     pub retry_window: Duration,
     /// Upper bound of the random delay before the first retry; it doubles per retry.
     pub initial_backoff: Duration,

@@ -194,6 +194,47 @@ async fn retries_after_a_timeout() {
 }
 
 #[tokio::test]
+async fn a_receiver_slower_than_the_timeout_gets_max_attempts_deliveries_and_no_more() {
+    // Never answering within the timeout is all a slow receiver looks like from here.
+    let (url, server) = receiver(&["", "", ""]).await;
+    let policy = WebhookPolicy { timeout: Duration::from_millis(300), max_attempts: 3, ..test_policy() };
+    let (outcome, seen) = deliver(policy, &url, None).await;
+
+    assert!(!outcome.delivered);
+    assert_eq!(seen, 3);
+    for attempt in &outcome.attempts {
+        assert_eq!(attempt.error.as_deref(), Some("the receiver did not answer within 300ms"));
+    }
+    let record = NotifyRecord::new(&outcome);
+    assert_eq!((record.notify_status, record.notify_attempts), (NotifyStatus::Failed, 3));
+    let received = requests(server).await;
+    assert_eq!(received.len(), 3, "one delivery per attempt");
+    assert!(received.iter().all(|r| r.headers[HEADER_ID] == "0123abcd:completed"), "all the same message");
+}
+
+#[tokio::test]
+async fn an_attempt_still_running_when_the_window_closes_is_cut_off() {
+    let (url, server) = receiver(&["", ""]).await;
+    let policy = WebhookPolicy {
+        timeout: Duration::from_secs(2),
+        retry_window: Duration::from_millis(2500),
+        max_attempts: 10,
+        ..test_policy()
+    };
+    let (outcome, _) = deliver(policy, &url, None).await;
+
+    // The first attempt times out after 2 s; the retry gets what is left of the 2.5 s window,
+    // and once that is spent no further attempt starts.
+    let errors: Vec<_> = outcome.attempts.iter().map(|a| a.error.clone().unwrap_or_default()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0], "the receiver did not answer within 2s");
+    let cut = errors[1].strip_prefix("the receiver did not answer within ").expect("a timeout");
+    let cut_ms: u64 = cut.strip_suffix("ms").and_then(|ms| ms.parse().ok()).expect("under a second");
+    assert!(cut_ms < 1000, "{cut}");
+    assert_eq!(requests(server).await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_malformed_message_id_is_not_retried() {
     let (url, server) = receiver(&[]).await;
     let sender = WebhookSender::new(test_policy()).expect("sender");

@@ -22,7 +22,6 @@ use crate::runner::{AssemblyRequest, Runner, UploadSource};
 use event::{EventError, UploadKey, parse_event};
 pub use notify::Notifier;
 use status_writer::{StatusWriter, WriteOutcome};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -75,7 +74,7 @@ pub struct Worker {
     /// ffmpeg and ffprobe.
     pub tools: Arc<MediaTools>,
     /// Job workspaces and staged files, deleted after each job.
-    pub work_dir: PathBuf,
+    pub work_dir: crate::process_dir::ProcessDir,
     /// This worker's lease-holder name; unique per process.
     pub worker_id: String,
     /// Tunables.

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::engine::{EngineSettings, TemplateEngine};
 use crate::limits::JobLimits;
 use crate::media::MediaTools;
+use crate::process_dir::ProcessDir;
 use crate::webhook::{WebhookPolicy, WebhookSecret, WebhookSender};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,12 +29,21 @@ pub enum SetupError {
     /// A secret file could not be read or written, or a configured secret is malformed.
     #[error("{0}")]
     Secret(String),
+    /// The work directory could not be set up.
+    #[error("cannot set up the work directory {}: {source}", path.display())]
+    WorkDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Where a worker keeps files on its own disk.
 #[derive(Debug, Clone)]
 pub struct WorkerDirs {
-    /// Job workspaces and staged files, deleted after each job.
+    /// Job workspaces and staged files, deleted after each job. The worker writes in its own
+    /// [`ProcessDir`] under it, and removes those of processes that died mid-job when it starts.
     pub work: PathBuf,
     /// Compiled components by sha256, kept across jobs (and across restarts).
     pub cache: PathBuf,
@@ -62,6 +72,12 @@ pub async fn worker(
         limits,
     })?);
     engine.check_cache_outside(&dirs.work)?;
+    let work = dirs.work.clone();
+    let work_dir = tokio::task::spawn_blocking(move || ProcessDir::claim(&work))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|claimed| claimed)
+        .map_err(|source| SetupError::WorkDir { path: dirs.work.clone(), source })?;
     let tool_settings = config.tools.settings().map_err(SetupError::Tools)?;
     let tools =
         Arc::new(MediaTools::detect(&tool_settings).await.map_err(|e| SetupError::Tools(e.to_string()))?);
@@ -82,7 +98,7 @@ pub async fn worker(
         backends,
         engine,
         tools,
-        work_dir: dirs.work,
+        work_dir,
         worker_id: format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>()),
         notifier,
     })

@@ -3,12 +3,16 @@
 //! ```text
 //! {root}/objects/{key}   the bytes
 //! {root}/meta/{key}      content type and user metadata (JSON)
-//! {root}/tmp/            bodies being written; renamed into place once checked
+//! {root}/tmp/p-{pid}-…/   bodies being written, per process; renamed into place once checked
 //! ```
 //!
 //! A body is streamed to `tmp/` while its MD5 and SHA-256 are computed; only when the size and
 //! MD5 match what was declared is it renamed over the key, so a failed or lying upload never
 //! replaces anything. Keys are `/`-separated like S3 keys and checked so none can leave `root`.
+//!
+//! Each process writes its partial bodies in its own [`ProcessDir`], so opening a store removes
+//! what a process killed mid-upload left in `tmp/` without touching the uploads of another
+//! process still running on the same directory.
 
 use crate::assembly::rfc3339;
 use crate::backends::prefix_urls::encode_key;
@@ -16,6 +20,7 @@ use crate::backends::{
     BackendError, BackendResult, BlobInfo, BlobSpec, BlobStore, ByteStream, Digests, StoredBlob,
     UploadTarget, unix_seconds,
 };
+use crate::process_dir::ProcessDir;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,6 +43,8 @@ const CHUNK: usize = 1 << 20;
 /// A directory of blobs that signs its own upload and download URLs.
 pub struct LocalBlobStore {
     root: PathBuf,
+    /// This process's directory of bodies being written, under `{root}/tmp/`.
+    tmp: ProcessDir,
     /// Base of the URLs the HTTP server serves blobs under, e.g. `http://127.0.0.1:8080/blobs`.
     base_url: String,
     signing_key: Vec<u8>,
@@ -91,18 +98,20 @@ struct StoredMeta {
 
 impl LocalBlobStore {
     /// A store under `root` whose URLs start with `base_url` and are signed with `signing_key`.
+    /// Partial bodies left by processes that died are removed.
     pub fn new(
         root: impl Into<PathBuf>,
         base_url: impl Into<String>,
         signing_key: &[u8],
     ) -> BackendResult<Self> {
         let root = root.into();
-        for dir in ["objects", "meta", "tmp"] {
-            fs_err::create_dir_all(root.join(dir))
-                .map_err(|e| BackendError::io("cannot create the blob store", e))?;
+        let fail = |e| BackendError::io("cannot create the blob store", e);
+        for dir in ["objects", "meta"] {
+            fs_err::create_dir_all(root.join(dir)).map_err(fail)?;
         }
+        let tmp = ProcessDir::claim(&root.join("tmp")).map_err(fail)?;
         let base_url = base_url.into().trim_end_matches('/').to_owned();
-        Ok(LocalBlobStore { root, base_url, signing_key: signing_key.to_vec() })
+        Ok(LocalBlobStore { root, tmp, base_url, signing_key: signing_key.to_vec() })
     }
 
     /// The file holding `key`, for the host (e.g. to hand an upload to a job without a copy).
@@ -191,13 +200,16 @@ impl LocalBlobStore {
         spec: &BlobSpec,
     ) -> BackendResult<StoredBlob> {
         let relative = checked_key(key)?;
-        let temporary = self.root.join("tmp").join(format!("{:032x}", rand::random::<u128>()));
+        let temporary = self.tmp.join(format!("{:032x}", rand::random::<u128>()));
         let result = async {
             let mut file = tokio::fs::File::create(&temporary).await.map_err(|e| io_error(key, e))?;
             let mut digests = Digests::default();
             let mut buffer = vec![0u8; CHUNK];
             loop {
-                let n = body.read(&mut buffer).await.map_err(|e| io_error(key, e))?;
+                let n = body
+                    .read(&mut buffer)
+                    .await
+                    .map_err(|source| BackendError::Body { key: key.to_owned(), source })?;
                 if n == 0 {
                     break;
                 }
@@ -494,7 +506,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_size_or_md5_stores_nothing() {
-        let (dir, store) = store();
+        let (_dir, store) = store();
         let mut spec = spec_for(b"hello");
         spec.size = Some(4);
         let error = store.put("k/too-long", body(b"hello"), &spec).await.unwrap_err();
@@ -512,11 +524,7 @@ mod tests {
         spec.md5 = Some("0".repeat(32));
         assert!(store.put("k/bad-md5", body(b"hello"), &spec).await.unwrap_err().to_string().contains("MD5"));
         assert!(store.list("").await.unwrap().is_empty());
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-            0,
-            "temporary files are removed"
-        );
+        assert_eq!(std::fs::read_dir(store.tmp.path()).unwrap().count(), 0, "temporary files are removed");
     }
 
     #[tokio::test]
