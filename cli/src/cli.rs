@@ -66,7 +66,8 @@ pub struct DeployArgs {
     /// Print what would change without changing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Build and push the worker image with docker (else the commands are printed).
+    /// Build and push the worker image with docker, from the checkout this runs in (or that
+    /// built this program); without a docker daemon the commands are printed instead.
     #[arg(long)]
     pub build: bool,
     /// Tag of the worker image [default: `{branch}-{short commit}`, `{branch}-local` outside git].
@@ -90,9 +91,10 @@ pub enum TemplatesCommand {
 pub struct PublishArgs {
     /// The component.
     pub wasm: PathBuf,
-    /// Language the template was written in, recorded with the version.
-    #[arg(long, default_value = "rust")]
-    pub language: String,
+    /// Language the template was written in, recorded with the version [default: what the
+    /// component's producers section says; `transflow bake` writes it there].
+    #[arg(long)]
+    pub language: Option<String>,
 }
 
 /// `transflow templates rollback`.

@@ -16,6 +16,7 @@ use transflow_host::backends::aws::SqsJobQueue;
 use transflow_host::backends::{BlobSpec, JobQueue};
 use transflow_host::lambda::{STOP_MARGIN, handle_batch};
 use transflow_host::worker::Processed;
+use transflow_host::worker::run_loop::{LoopSettings, run_loop};
 use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
 use transflow_tests::{contract, ffprobe, media, play_hls, stream, variant};
@@ -61,6 +62,9 @@ async fn an_upload_through_a_presigned_url_is_processed_by_the_lambda_handler() 
 
     let status = deployment.status(&id).await;
     assert!(completed(&status), "{status:#?}");
+    // S3 took the PUT; the worker's listing recorded the arrival.
+    assert!(status.expected_uploads.iter().all(|upload| upload.received), "{status:#?}");
+    assert_eq!(status.bytes_received, std::fs::metadata(&media().clip).unwrap().len());
     let probes = probe_results(&status, deployment.dir.path()).await;
     assert!(!probes.is_empty());
     for probe in &probes {
@@ -166,6 +170,53 @@ async fn the_same_event_delivered_twice_at_once_runs_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_given_one_upload_event_twice_runs_it_once() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
+    let messages = deployment.receive_for(&id, 60).await;
+    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+    contract::one_run_per_assembly(&deployment.worker("w1").await, &body, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_lease_another_run_took_stops_and_writes_nothing_more() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_ENCODE));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-encode", &long_clip(deployment.dir.path())).await;
+    let messages = deployment.receive_for(&id, 300).await;
+    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+    let worker = Arc::new(deployment.worker("w1").await);
+    let running = {
+        let worker = worker.clone();
+        tokio::spawn(async move { worker.process_message(&body, 1).await })
+    };
+    for _ in 0..600 {
+        if deployment.status(&id).await.ok == Some(AssemblyState::AssemblyExecuting) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Another run takes the lease, as after a lapse (lease_secs = 5, renewed every 5/3 s).
+    let key = aws_sdk_dynamodb::types::AttributeValue::S(id.clone());
+    let owner = aws_sdk_dynamodb::types::AttributeValue::S("w2/run-takeover".into());
+    let takeover =
+        deployment.clients.dynamodb.update_item().table_name("tf-assemblies").key("assembly_id", key);
+    let takeover =
+        takeover.update_expression("SET lease_owner = :owner").expression_attribute_values(":owner", owner);
+    takeover.send().await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(120), running).await.expect("the run stops");
+    assert_eq!(outcome.unwrap().unwrap(), [Processed::InProgressElsewhere { assembly_id: id.clone() }]);
+    let status = deployment.status(&id).await;
+    assert_eq!(status.ok, Some(AssemblyState::AssemblyExecuting), "left to the new holder: {status:#?}");
+    let outputs = deployment.backends.blobs.list(&format!("outputs/main/{id}/")).await.unwrap();
+    assert!(outputs.is_empty(), "no results from the run that lost its lease: {outputs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_binary_serves_a_batch_through_the_runtime_api() {
     let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
     deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
@@ -268,6 +319,7 @@ async fn a_poison_message_is_given_up_and_lands_in_the_dead_letter_queue() {
     assert!(max >= 5, "deploy sets maxReceiveCount ≥ 5, got {max}");
 
     let mut last_count = 0;
+    let mut while_retried = None;
     let mut dead = Vec::new();
     for _ in 0..60 {
         let messages = deployment.receive(1, Duration::from_secs(1)).await;
@@ -281,6 +333,9 @@ async fn a_poison_message_is_given_up_and_lands_in_the_dead_letter_queue() {
                 .unwrap();
             let response = deployment.deliver(&worker, &messages).await;
             assert_eq!(response.batch_item_failures.len(), 1, "a storage fault is retried");
+            if last_count == 1 {
+                while_retried = Some(deployment.status(&id).await);
+            }
         }
         dead = deployment.backends.queue.dead_letters().await.unwrap();
         if !dead.is_empty() {
@@ -289,11 +344,112 @@ async fn a_poison_message_is_given_up_and_lands_in_the_dead_letter_queue() {
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     assert_eq!(last_count, max, "delivered maxReceiveCount times");
+    // While it was retried, the status said so, with its uploads received.
+    let while_retried = while_retried.expect("a first delivery");
+    let retried = format!("processing failed on attempt 1 of {max} and will be retried: ");
+    assert!(while_retried.message.starts_with(&retried), "{}", while_retried.message);
+    assert!(while_retried.expected_uploads.iter().all(|upload| upload.received), "{while_retried:#?}");
     assert_eq!(dead.len(), 1, "then set aside");
     assert!(dead[0].body.contains(&id));
     let status = deployment.status(&id).await;
     assert_eq!(status.error.map(|e| e.to_string()).as_deref(), Some("RETRIES_EXHAUSTED"), "{status:#?}");
     assert!(status.message.contains(&format!("{max} times")), "{}", status.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_stays_redrivable_while_the_worker_loop_runs() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    let api = deployment.serve_api().await;
+    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
+    // The job's last delivery died with its worker: the queue set the event aside, and nobody
+    // recorded why.
+    let messages = deployment.receive_for(&id, 60).await;
+    let sqs = &deployment.clients.sqs;
+    let dead_letters = sqs.get_queue_url().queue_name("tf-jobs-dlq").send().await.unwrap().queue_url.unwrap();
+    for message in &messages {
+        let send = sqs.send_message().queue_url(&dead_letters).message_body(message.body().unwrap());
+        send.send().await.unwrap();
+        deployment.delete(message).await;
+    }
+
+    let worker = Arc::new(deployment.worker("w1").await);
+    let settings = LoopSettings { dead_letter_sweep: Duration::from_millis(100), ..LoopSettings::default() };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(run_loop(worker, settings, stopped));
+    let mut status = deployment.status(&id).await;
+    for _ in 0..300 {
+        if status.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = deployment.status(&id).await;
+    }
+    assert_eq!(status.error.map(|e| e.to_string()).as_deref(), Some("RETRIES_EXHAUSTED"), "{status:#?}");
+    assert!(status.message.contains("dead-letter queue"), "{}", status.message);
+
+    // The loop keeps checking, and the letter stays visible all along: it can be redriven.
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let counters = sqs
+            .get_queue_attributes()
+            .queue_url(&dead_letters)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        let count = |name: &str| counters[&aws_sdk_sqs::types::QueueAttributeName::from(name)].clone();
+        assert_eq!(
+            (count("ApproximateNumberOfMessages"), count("ApproximateNumberOfMessagesNotVisible")),
+            ("1".to_owned(), "0".to_owned()),
+            "the dead letter is visible"
+        );
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_component_records_the_language_it_was_written_in() {
+    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let templates = deployment.dir.path().join("templates");
+    let (templates, checkout) = (templates.to_str().unwrap(), checkout.to_str().unwrap());
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    ok(deployment.cli(&[
+        "new",
+        "template",
+        "poster-py",
+        "--lang",
+        "python",
+        "--dir",
+        templates,
+        "--transflow",
+        checkout,
+    ]));
+    ok(deployment.cli(&["bake", "--templates", templates]));
+    let typescript_fixtures = format!("{checkout}/tests/components/typescript");
+    ok(deployment.cli(&["bake", "--templates", &typescript_fixtures, "step-errors"]));
+
+    // Each built component published on its own, as deploy.md shows, with no --language.
+    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
+    deployment.publish(&Path::new(templates).join("poster-py/dist/template.wasm"));
+    deployment.publish(&Path::new(&typescript_fixtures).join("step-errors/dist/template.wasm"));
+    let listed = deployment.cli(&["--aws", "templates", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    for (id, language) in
+        [("video-thumbnails", "rust"), ("poster-py", "python"), ("step-errors", "typescript")]
+    {
+        let line = listed
+            .lines()
+            .find(|line| line.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{listed}"));
+        assert!(line.contains(&format!("  {language}  ")), "{id} should be {language}: {line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! `transflow deploy` as a process against moto: the first run creates every resource as
-//! configured, a second changes nothing, a changed config updates only what it changes, and a
-//! dry run writes nothing.
+//! configured, a second changes nothing, a changed config updates only what it changes, a dry
+//! run writes nothing, a deploy for the long-running worker leaves the queue to it, a failed
+//! step still leaves the plan printed, and `--build` without a docker daemon says so.
 
 use aws_sdk_dynamodb::types::{BillingMode, KeyType, ProjectionType, TimeToLiveStatus};
 use aws_sdk_lambda::types::{FunctionResponseType, PackageType};
@@ -9,7 +10,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::Duration;
 use transflow_host::backends::aws::AwsClients;
 use transflow_tests::moto::MotoServer;
 
@@ -34,12 +36,12 @@ cors_origins = ["https://app.example"]
     )
 }
 
-/// Runs `transflow deploy ARGS` with nothing but `PATH` and the emulator's environment; returns
-/// its plan lines.
-fn deploy(server: &MotoServer, dir: &Path, config: &str, args: &[&str]) -> Vec<String> {
+/// Runs `transflow deploy ARGS` in `dir` (outside the checkout) with nothing but `PATH`, the
+/// emulator's environment and `env`.
+fn run_deploy(server: &MotoServer, dir: &Path, config: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let path = dir.join("transflow.toml");
     std::fs::write(&path, config).unwrap();
-    let output = Command::new(BINARY)
+    Command::new(BINARY)
         .arg("--config")
         .arg(&path)
         .arg("deploy")
@@ -47,12 +49,23 @@ fn deploy(server: &MotoServer, dir: &Path, config: &str, args: &[&str]) -> Vec<S
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(server.env())
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
-        .expect("the CLI runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "deploy failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout.lines().map(str::to_owned).collect()
+        .expect("the CLI runs")
+}
+
+/// The lines of a deploy's plan.
+fn plan_of(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+}
+
+/// Runs `transflow deploy ARGS`, which must succeed; returns its plan lines.
+fn deploy(server: &MotoServer, dir: &Path, config: &str, args: &[&str]) -> Vec<String> {
+    let output = run_deploy(server, dir, config, args, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "deploy failed:\n{}\n{stderr}", plan_of(&output).join("\n"));
+    plan_of(&output)
 }
 
 /// The plan line about `kind` `name`.
@@ -233,4 +246,108 @@ async fn a_dry_run_lists_the_creations_and_creates_nothing() {
     assert!(clients.dynamodb.list_tables().send().await.unwrap().table_names().is_empty());
     assert!(aws_sdk_iam::Client::new(&sdk).list_roles().send().await.unwrap().roles().is_empty());
     assert!(aws_sdk_lambda::Client::new(&sdk).list_functions().send().await.unwrap().functions().is_empty());
+}
+
+/// Whether a plan has any line about `kind`.
+fn mentions(plan: &[String], kind: &str) -> bool {
+    plan.iter().any(|line| line.split_whitespace().nth(1) == Some(kind))
+}
+
+/// The state Lambda reports for the queue's one mapping.
+async fn mapping_state(lambda: &aws_sdk_lambda::Client, queue_arn: &str) -> String {
+    let mappings = lambda.list_event_source_mappings().event_source_arn(queue_arn).send().await.unwrap();
+    let [mapping] = mappings.event_source_mappings() else { panic!("one mapping: {mappings:?}") };
+    mapping.state().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_deploy_for_the_long_running_worker_leaves_the_queue_to_it() {
+    let server = MotoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sdk = server.sdk_config();
+    let (clients, lambda) = (AwsClients::from_sdk(sdk.clone()), aws_sdk_lambda::Client::new(&sdk));
+    let with_lambda = config(120, 4, 7);
+    deploy(&server, dir.path(), &with_lambda, &[]);
+    let queue_arn = queue_attributes(&clients, "demo-jobs").await[&QueueAttributeName::QueueArn].clone();
+    assert_eq!(mapping_state(&lambda, &queue_arn).await, "Enabled");
+
+    // Without Lambda: no role, image or function, and the earlier mapping is disabled.
+    let without_lambda = with_lambda.replace("[aws]\n", "[aws]\nlambda = false\n");
+    let plan = deploy(&server, dir.path(), &without_lambda, &[]);
+    assert_eq!(action(&plan, "event-source-mapping", "demo-jobs->demo-worker"), "update", "{plan:#?}");
+    assert!(line(&plan, "event-source-mapping", "demo-jobs->demo-worker").contains("disabled"));
+    for kind in ["role", "role-policy", "image", "function"] {
+        assert!(!mentions(&plan, kind), "{kind} in {plan:#?}");
+    }
+    assert_eq!(mapping_state(&lambda, &queue_arn).await, "Disabled");
+    let again = deploy(&server, dir.path(), &without_lambda, &[]);
+    assert!(again.iter().all(|line| line.starts_with("unchanged ")), "{again:#?}");
+
+    // Upload events now wait in the queue for `transflow worker`.
+    let put = clients.s3.put_object().bucket("demo-media").key("uploads/main/a/u/clip.mp4");
+    put.body(b"bytes".to_vec().into()).send().await.unwrap();
+    let queue_url =
+        clients.sqs.get_queue_url().queue_name("demo-jobs").send().await.unwrap().queue_url.unwrap();
+    // S3 URL-encodes the key in its events.
+    let is_upload_event = |body: &String| body.contains("ObjectCreated") && body.contains("u%2Fclip.mp4");
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        let received = clients.sqs.receive_message().queue_url(&queue_url).wait_time_seconds(1).send().await;
+        bodies.extend(received.unwrap().messages.unwrap_or_default().into_iter().filter_map(|m| m.body));
+        if bodies.iter().any(is_upload_event) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(bodies.iter().any(is_upload_event), "{bodies:#?}");
+
+    // Back to Lambda, the disabled mapping is a change: it is enabled again.
+    let back = deploy(&server, dir.path(), &with_lambda, &[]);
+    assert_eq!(action(&back, "event-source-mapping", "demo-jobs->demo-worker"), "update", "{back:#?}");
+    assert!(line(&back, "event-source-mapping", "demo-jobs->demo-worker").contains("it was disabled"));
+    assert_eq!(mapping_state(&lambda, &queue_arn).await, "Enabled");
+}
+
+#[tokio::test]
+async fn a_failed_step_still_prints_the_plan_up_to_it() {
+    let server = MotoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(120, 4, 7).replace("[aws]\n", "[aws]\nrole_arn = \"not-a-role-arn\"\n");
+    let output = run_deploy(&server, dir.path(), &config, &[], &[]);
+    assert!(!output.status.success());
+    let plan = plan_of(&output);
+    assert_eq!(action(&plan, "bucket", "demo-media"), "create", "{plan:#?}");
+    assert_eq!(action(&plan, "table", "demo-assemblies"), "create", "{plan:#?}");
+    assert_eq!(action(&plan, "role", "not-a-role-arn"), "unchanged", "{plan:#?}");
+    assert!(!mentions(&plan, "function"), "{plan:#?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("function demo-worker: creating"), "{stderr}");
+}
+
+#[tokio::test]
+async fn build_without_a_docker_daemon_prints_the_commands_from_any_directory() {
+    let server = MotoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(120, 4, 7).replace(&format!("image_uri = \"{IMAGE}\"\n"), "");
+    let no_daemon = format!("unix://{}/no-docker.sock", dir.path().display());
+    let env = [("DOCKER_HOST", no_daemon.as_str())];
+    let docker_on_path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join("docker").is_file());
+    let why = if docker_on_path { "docker's daemon does not answer (" } else { "docker is not on PATH" };
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-worker:v1";
+
+    // A dry run names the registry the new repository will have, not a placeholder.
+    for args in [&["--dry-run", "--build", "--tag", "v1"][..], &["--build", "--tag", "v1"][..]] {
+        let output = run_deploy(&server, dir.path(), &config, args, &env);
+        let plan = plan_of(&output);
+        assert!(output.status.success(), "{plan:#?}\n{}", String::from_utf8_lossy(&output.stderr));
+        let built = line(&plan, "image", image);
+        assert_eq!(action(&plan, "image", image), "unchanged", "{args:?}");
+        assert!(built.contains(why), "{built}");
+        let build = format!("docker build --platform=linux/amd64 -t {image} {} && ", checkout.display());
+        assert!(built.contains(&build), "{built}");
+        let login = "--password-stdin 123456789012.dkr.ecr.us-east-1.amazonaws.com && docker push";
+        assert!(built.contains(login), "{built}");
+    }
 }

@@ -255,6 +255,11 @@ pub struct AwsConfig {
     pub table: Option<String>,
     /// SQS job queue; its dead-letter queue is `{queue}-dlq` [default: `{project}-jobs`].
     pub queue: Option<String>,
+    /// Whether `transflow deploy` sets up the Lambda worker (role, image, function and the
+    /// queue → function mapping). `false` leaves the queue to the long-running `transflow
+    /// worker`: deploy then makes none of them and disables a mapping an earlier deploy made,
+    /// which would otherwise take every upload event.
+    pub lambda: bool,
     /// Lambda worker function [default: `{project}-worker`].
     pub function: Option<String>,
     /// Container image of the Lambda worker (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/…:TAG`).
@@ -289,6 +294,7 @@ impl Default for AwsConfig {
             templates_bucket: None,
             table: None,
             queue: None,
+            lambda: true,
             function: None,
             image_uri: None,
             role_arn: None,

@@ -4,10 +4,11 @@
 
 use md5::{Digest, Md5};
 use std::time::Duration;
-use transflow_host::assembly::AssemblyStatus;
+use transflow_host::assembly::{AssemblyState, AssemblyStatus};
 use transflow_host::backends::{
     BackendError, BlobSpec, BlobStore, Created, JobQueue, StatusStore, Versioned,
 };
+use transflow_host::worker::{Processed, Worker};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -64,13 +65,16 @@ pub async fn status_store(store: &dyn StatusStore, prefix: &str) {
     let missing = store.update(&status(&id("nope"), "main", &now), 1).await.unwrap_err();
     assert!(matches!(missing, BackendError::NotFound(_)), "{missing:?}");
 
-    // A live lease is exclusive, its holder may take it again, and it leaves the version alone.
+    // A live lease belongs to one run: exclusive against other workers, against a second run
+    // on the same worker, and against its own run taking it again (runs renew). It leaves the
+    // version alone.
     let a1 = id("a1");
     let lease =
         store.acquire_lease(&a1, "w1", Duration::from_secs(10)).await.unwrap().expect("the lease is free");
     assert_eq!(lease.owner, "w1");
     assert_eq!(store.acquire_lease(&a1, "w2", LONG).await.unwrap(), None);
-    assert!(store.acquire_lease(&a1, "w1", Duration::from_secs(10)).await.unwrap().is_some());
+    assert_eq!(store.acquire_lease(&a1, "w1/second-run", LONG).await.unwrap(), None);
+    assert_eq!(store.acquire_lease(&a1, "w1", LONG).await.unwrap(), None, "taken once per run");
     assert_eq!(store.update(&record, 2).await.unwrap(), 3);
     let missing = store.acquire_lease(&id("nope"), "w1", LONG).await.unwrap_err();
     assert!(matches!(missing, BackendError::NotFound(_)), "{missing:?}");
@@ -124,6 +128,21 @@ pub async fn status_store(store: &dyn StatusStore, prefix: &str) {
     assert!(store.list_branch(&main, 10).await.unwrap().is_empty());
     assert_eq!(store.get(&id("m1")).await.unwrap(), None);
     assert_eq!(ids(store.list_branch(&dev, 10).await.unwrap()), ["d1"]);
+}
+
+/// One worker handed the same upload event twice at once (a second `PUT` of the upload, or a
+/// redelivery) runs the assembly once: the second delivery finds the lease held by the first
+/// run and keeps its message; once the run has ended, a later delivery finds it finished.
+/// `event` announces the only upload of `assembly_id`, which is present and not yet run.
+pub async fn one_run_per_assembly(worker: &Worker, event: &str, assembly_id: &str) {
+    let (first, second) = tokio::join!(worker.process_message(event, 1), worker.process_message(event, 1));
+    let outcomes: Vec<Processed> = [first.unwrap(), second.unwrap()].into_iter().flatten().collect();
+    let completed = |o: &&Processed| matches!(o, Processed::Ran(s) if s.ok == Some(AssemblyState::AssemblyCompleted) && s.error.is_none());
+    let kept = Processed::InProgressElsewhere { assembly_id: assembly_id.into() };
+    assert_eq!(outcomes.iter().filter(completed).count(), 1, "one run completed: {outcomes:#?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == kept).count(), 1, "the other kept: {outcomes:#?}");
+    let again = worker.process_message(event, 2).await.unwrap();
+    assert_eq!(again, [Processed::AlreadyFinished { assembly_id: assembly_id.into() }]);
 }
 
 /// Checked puts (small and multipart), refusals that store nothing, listing and deletion by

@@ -1,6 +1,10 @@
 //! A project deployed with `transflow deploy` on its own moto server, and the moves of
 //! Lambda's event source mapping (receive a batch, invoke the handler, delete what succeeded)
 //! for tests and benchmarks to drive.
+//!
+//! It is deployed for the long-running worker (`aws.lambda = false`): moto cannot run the
+//! worker's image, and an event source mapping would take every upload event to a function
+//! that fails. Tests hand the queue's messages to the handler or the worker loop themselves.
 
 use crate::moto::MotoServer;
 use crate::stack::announce;
@@ -17,15 +21,15 @@ use transflow_host::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
 use transflow_host::worker::setup::WorkerDirs;
 use transflow_host::worker::{Backends, Worker};
 
-/// The deployed project's config: a short function timeout (queue visibility 12 s), so tests
-/// see retries within seconds. It ends inside `[aws]`.
+/// The deployed project's config: no Lambda worker, and a short function timeout (queue
+/// visibility 12 s), so tests see retries within seconds. It ends inside `[aws]`.
 pub const CONFIG: &str = r#"project = "tf"
 [auth]
 disabled = true
 [worker]
 lease_secs = 5
 [aws]
-image_uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tf-worker:test"
+lambda = false
 timeout_secs = 2
 "#;
 
@@ -51,8 +55,7 @@ pub struct Deployment {
 
 impl Deployment {
     /// Starts moto and runs `transflow deploy` (the binary at `cli_binary`) against it with
-    /// [`CONFIG`] plus `more_aws_config` (keys of `[aws]`), then removes the event source
-    /// mapping: moto cannot run the image, so callers poll the queue the way the mapping would.
+    /// [`CONFIG`] plus `more_aws_config` (keys of `[aws]`).
     pub async fn new(cli_binary: &str, more_aws_config: &str) -> Deployment {
         let moto = MotoServer::start();
         let dir = tempfile::tempdir().unwrap();
@@ -66,14 +69,7 @@ impl Deployment {
         let clients = AwsClients::from_sdk(moto.sdk_config());
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config());
         let mappings = lambda.list_event_source_mappings().send().await.unwrap();
-        assert_eq!(mappings.event_source_mappings().len(), 1, "deploy maps the queue to the function");
-        for mapping in mappings.event_source_mappings() {
-            // Disabled first: moto keeps a deleted mapping hooked to the queue, and would try
-            // (and fail) to invoke the function with every new message.
-            let uuid = mapping.uuid().unwrap();
-            lambda.update_event_source_mapping().uuid(uuid).enabled(false).send().await.unwrap();
-            lambda.delete_event_source_mapping().uuid(uuid).send().await.unwrap();
-        }
+        assert!(mappings.event_source_mappings().is_empty(), "nothing takes the queue from the tests");
         let backends = clients.backends(&config, None).await.unwrap();
         let queue_url =
             clients.sqs.get_queue_url().queue_name("tf-jobs").send().await.unwrap().queue_url.unwrap();

@@ -2,7 +2,8 @@
 //!
 //! Every step reads the live resource, compares it with the desired state ([`desired`]) and
 //! writes only what differs, so a second deploy changes nothing and a dry run is the same walk
-//! without the writes. Nothing is ever deleted: buckets, queues and tables hold data.
+//! without the writes. Nothing is ever deleted: buckets, queues and tables hold data. The plan
+//! is printed even when a step fails, so it shows what was done before the failure.
 
 mod desired;
 mod image;
@@ -22,7 +23,7 @@ use transflow_host::config::{AwsNames, Config};
 pub struct DeployOptions {
     /// Read the current state and report what would change, writing nothing.
     pub dry_run: bool,
-    /// Build and push the worker image with docker (when docker is on `PATH`).
+    /// Build and push the worker image with docker (when its daemon answers).
     pub build: bool,
     /// Tag of the worker image in the project's ECR repository.
     pub image_tag: String,
@@ -99,8 +100,9 @@ pub async fn run(config: &Config, args: DeployArgs) -> Result<ExitCode> {
         image_tag: args.tag.unwrap_or_else(|| default_image_tag(&config.branch)),
     };
     let clients = AwsClients::connect(&config.aws).await;
-    let plan = deploy(config, &clients, &options).await?;
+    let (plan, outcome) = deploy(config, &clients, &options).await;
     print!("{plan}");
+    outcome?;
     if options.dry_run {
         eprintln!("dry run: nothing was changed");
     }
@@ -121,11 +123,18 @@ fn default_image_tag(branch: &str) -> String {
 }
 
 /// Brings every resource of the project to its desired state (or, with `dry_run`, only
-/// compares), in dependency order: buckets, queues, notification, table, role, image,
-/// function, mapping.
-pub async fn deploy(config: &Config, clients: &AwsClients, options: &DeployOptions) -> Result<DeployPlan> {
+/// compares), in dependency order: buckets, queues, notification, table, then, unless
+/// `aws.lambda` is off, role, image, function and mapping. Returns what it did up to the end or
+/// to the step that failed, and how it ended.
+pub async fn deploy(
+    config: &Config,
+    clients: &AwsClients,
+    options: &DeployOptions,
+) -> (DeployPlan, Result<()>) {
     if config.aws.uploads_expire_days < 1 {
-        anyhow::bail!("`aws.uploads_expire_days` must be at least 1 (S3 lifecycle rules count whole days)");
+        let error =
+            anyhow!("`aws.uploads_expire_days` must be at least 1 (S3 lifecycle rules count whole days)");
+        return (DeployPlan::default(), Err(error));
     }
     let mut deployer = Deployer {
         config,
@@ -137,8 +146,8 @@ pub async fn deploy(config: &Config, clients: &AwsClients, options: &DeployOptio
         dry_run: options.dry_run,
         plan: DeployPlan::default(),
     };
-    deployer.run(options).await?;
-    Ok(deployer.plan)
+    let outcome = deployer.run(options).await;
+    (deployer.plan, outcome)
 }
 
 /// The clients, the names and the plan so far; each step is a method in a submodule.
@@ -172,6 +181,9 @@ impl Deployer<'_> {
         self.notification(&names.bucket, &queue_arn).await?;
         let table_arn = self.table(&names.table).await?;
         self.time_to_live(&names.table).await?;
+        if !config.aws.lambda {
+            return self.disable_mappings(&queue_arn).await;
+        }
         let role_arn = self
             .role(&desired::WorkerResources {
                 region: config.aws.region.clone(),

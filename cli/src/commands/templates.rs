@@ -27,8 +27,20 @@ pub async fn templates(
     match command {
         TemplatesCommand::Publish(args) => {
             let bytes = fs_err::read(&args.wasm)?;
+            let language = match args.language {
+                Some(language) => language,
+                None => super::bake::component_language(&bytes)
+                    .with_context(|| format!("cannot read {}", args.wasm.display()))?
+                    .with_context(|| {
+                        format!(
+                            "{} does not say which language it was written in\nhint: pass --language (rust, typescript, javascript, python, …)",
+                            args.wasm.display()
+                        )
+                    })?
+                    .to_owned(),
+            };
             let engine = super::engine(paths, JobLimits::default())?;
-            let version = super::bake::checked_version(&engine, &bytes, &args.language)
+            let version = super::bake::checked_version(&engine, &bytes, &language)
                 .await
                 .with_context(|| format!("the host rejects {}", args.wasm.display()))?;
             registry.publish(&bytes, version.clone()).await?;

@@ -126,19 +126,7 @@ async fn record_arrival(state: &ApiState, upload: &UploadKey, size: u64) -> Resu
     let writer = StatusWriter::new(state.backends.statuses.clone(), &upload.assembly_id);
     writer
         .modify(|status| {
-            let mut changed = false;
-            for expected in status.expected_uploads.iter_mut() {
-                if expected.upload_id == upload.upload_id
-                    && expected.name == upload.name
-                    && !expected.received
-                {
-                    expected.received = true;
-                    changed = true;
-                }
-            }
-            if changed {
-                status.bytes_received += size;
-            }
+            status.mark_received(&upload.upload_id, size);
         })
         .await?;
     Ok(())

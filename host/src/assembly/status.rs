@@ -274,6 +274,22 @@ impl AssemblyStatus {
         }
     }
 
+    /// Marks the announced upload `upload_id` received with `size` bytes, once; when it was
+    /// the last one missing, the message says the run is next. Returns whether anything changed.
+    pub fn mark_received(&mut self, upload_id: &str, size: u64) -> bool {
+        let Some(expected) =
+            self.expected_uploads.iter_mut().find(|e| e.upload_id == upload_id && !e.received)
+        else {
+            return false;
+        };
+        expected.received = true;
+        self.bytes_received += size;
+        if self.phase() == Phase::Uploading && self.expected_uploads.iter().all(|e| e.received) {
+            self.message = "All uploads have arrived; waiting for a worker".into();
+        }
+        true
+    }
+
     /// Marks the assembly failed in `step` with `code` and a message for people.
     pub fn fail(&mut self, code: ErrorCode, step: Option<&str>, message: String) {
         self.ok = None;

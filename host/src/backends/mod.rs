@@ -233,12 +233,18 @@ pub enum Created {
     Existing(Box<Versioned<AssemblyStatus>>),
 }
 
-/// A claim on an assembly: only its holder runs it, until it expires.
+/// A claim on an assembly by one run of it: only that run executes the assembly, until the
+/// claim expires.
+///
+/// The holder is a run, not a worker: a worker handed the same upload event twice (a second
+/// `PUT` of one upload, or a redelivery) starts two runs, and the second must find the
+/// assembly taken, or both would execute it and the loser would rewrite results after the
+/// winner's final status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// Assembly id.
     pub assembly_id: String,
-    /// Who holds it (a worker id).
+    /// The run holding it: a token unique to that run (the worker id and a random run id).
     pub owner: String,
     /// When it lapses unless renewed.
     pub expires_at: SystemTime,
@@ -254,17 +260,20 @@ pub trait StatusStore: Send + Sync + std::fmt::Debug {
     /// Replaces the record if it is still at `expected_version`; returns the new version, or
     /// [`BackendError::Conflict`].
     async fn update(&self, status: &AssemblyStatus, expected_version: u64) -> BackendResult<u64>;
-    /// Takes the assembly's lease for `owner` if it is free, expired or already `owner`'s;
-    /// `None` when another live holder has it.
+    /// Takes the assembly's lease for the run `owner` if it is free or expired; `None` while
+    /// any live holder has it, `owner` included: a lease is taken once per run and then only
+    /// renewed (see [`Lease`]).
     async fn acquire_lease(
         &self,
         assembly_id: &str,
         owner: &str,
         ttl: Duration,
     ) -> BackendResult<Option<Lease>>;
-    /// Extends a lease `owner` holds; [`BackendError::Conflict`] if it was lost.
+    /// Extends a lease the run `owner` holds, even a little past its expiry as long as nobody
+    /// took it meanwhile; [`BackendError::Conflict`] if it was lost.
     async fn renew_lease(&self, assembly_id: &str, owner: &str, ttl: Duration) -> BackendResult<Lease>;
-    /// Gives a lease back so another worker may take the assembly at once.
+    /// Gives a lease back so another run may take the assembly at once; does nothing when
+    /// `owner` no longer holds it.
     async fn release_lease(&self, assembly_id: &str, owner: &str) -> BackendResult<()>;
     /// Records of a branch, most recently created first, at most `limit`.
     async fn list_branch(&self, branch: &str, limit: usize) -> BackendResult<Vec<AssemblyStatus>>;
@@ -339,7 +348,11 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     async fn extend(&self, receipt: &str, visibility: Duration) -> BackendResult<()>;
     /// Makes a delivered job visible again now (shutdown, or a retry wanted at once).
     async fn release(&self, receipt: &str) -> BackendResult<()>;
-    /// The dead-letter queue's contents.
+    /// How many messages the dead-letter queue holds (approximate on SQS). Cheap, and unlike
+    /// [`dead_letters`](JobQueue::dead_letters) it leaves the messages untouched.
+    async fn dead_letter_count(&self) -> BackendResult<u64>;
+    /// The dead-letter queue's contents, left in it and, once this returns, visible: an
+    /// operator can still inspect, redrive or purge them.
     async fn dead_letters(&self) -> BackendResult<Vec<DeadLetter>>;
     /// Deliveries after which a message moves to the dead-letter queue.
     fn max_receive_count(&self) -> u32;

@@ -4,8 +4,8 @@
 //! loop ([`run_loop`]), and later the Lambda handler and the long-running SQS worker. It is
 //! idempotent, because queues deliver at least once: a finished assembly is never run again,
 //! an assembly still waiting for files is left alone, and the lease in the status store makes
-//! sure only one worker runs an assembly at a time while letting another take over once a
-//! crashed worker's lease expires.
+//! sure only one run executes an assembly at a time — two deliveries of one event to the same
+//! worker are two runs — while letting another take over once a crashed run's lease expires.
 
 pub mod event;
 mod notify;
@@ -15,7 +15,9 @@ pub(crate) mod status_writer;
 
 use crate::assembly::{AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload, FileRecord};
 use crate::backends::prefix_urls::PublicUrls;
-use crate::backends::{BackendError, BlobSpec, BlobStore, JobQueue, StatusStore, TemplateRegistry};
+use crate::backends::{
+    BackendError, BackendResult, BlobSpec, BlobStore, JobQueue, Lease, StatusStore, TemplateRegistry,
+};
 use crate::engine::{LoadedTemplate, TemplateEngine};
 use crate::media::MediaTools;
 use crate::runner::{AssemblyRequest, Runner, UploadSource};
@@ -24,6 +26,7 @@ pub use notify::Notifier;
 use status_writer::{StatusWriter, WriteOutcome};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
 
 /// The four backends, chosen by configuration.
 #[derive(Debug, Clone)]
@@ -75,7 +78,8 @@ pub struct Worker {
     pub tools: Arc<MediaTools>,
     /// Job workspaces and staged files, deleted after each job.
     pub work_dir: crate::process_dir::ProcessDir,
-    /// This worker's lease-holder name; unique per process.
+    /// This worker's name, unique per process; each run's lease holder is this and a random
+    /// run id.
     pub worker_id: String,
     /// Tunables.
     pub settings: WorkerSettings,
@@ -93,10 +97,17 @@ pub enum Processed {
         /// Assembly id.
         assembly_id: String,
     },
-    /// Another worker holds the assembly's lease. The message is kept, not acknowledged: the
-    /// holder may have died with this very message in hand, and then only its redelivery,
-    /// after the lease has lapsed, finishes the assembly.
+    /// Another run (on this worker or another) holds the assembly's lease, or took it over
+    /// from this run. The message is kept, not acknowledged: the holder may have died with
+    /// this very message in hand, and then only its redelivery, after the lease has lapsed,
+    /// finishes the assembly.
     InProgressElsewhere {
+        /// Assembly id.
+        assembly_id: String,
+    },
+    /// The worker was asked to stop: the run was dropped (its tools killed) and its lease given
+    /// back, so the message should be made visible again at once.
+    Interrupted {
         /// Assembly id.
         assembly_id: String,
     },
@@ -112,7 +123,7 @@ pub enum Processed {
 impl Processed {
     /// Whether the message is done with and may be acknowledged.
     pub fn is_settled(&self) -> bool {
-        !matches!(self, Processed::InProgressElsewhere { .. })
+        !matches!(self, Processed::InProgressElsewhere { .. } | Processed::Interrupted { .. })
     }
 }
 
@@ -130,10 +141,28 @@ pub enum ProcessError {
 impl Worker {
     /// Processes one queue message (an S3-shaped event); `receive_count` is how often the queue
     /// has delivered it, so the last allowed attempt can record its failure in the status.
+    ///
+    /// Dropping the future stops its run at once and leaves the lease to expire rather than
+    /// giving it back: the Lambda handler at its deadline, whose frozen sandbox may still hold
+    /// the assembly's files.
     pub async fn process_message(
         &self,
         body: &str,
         receive_count: u32,
+    ) -> Result<Vec<Processed>, ProcessError> {
+        // Never stops: the sender lives as long as the call.
+        let (_never, stop) = watch::channel(false);
+        self.process_message_until(body, receive_count, stop).await
+    }
+
+    /// [`Worker::process_message`] until `stop` turns true; then the run in progress is dropped
+    /// (its tools killed), its lease given back so another worker may take the assembly at
+    /// once, and its outcome is [`Processed::Interrupted`].
+    pub async fn process_message_until(
+        &self,
+        body: &str,
+        receive_count: u32,
+        stop: watch::Receiver<bool>,
     ) -> Result<Vec<Processed>, ProcessError> {
         let uploads = parse_event(body)?;
         if uploads.is_empty() {
@@ -141,15 +170,39 @@ impl Worker {
         }
         let mut outcomes = Vec::with_capacity(uploads.len());
         for upload in uploads {
-            let outcome = self.process_upload(&upload).await;
-            if let Err(error) = &outcome
-                && receive_count >= self.settings.max_receive_count
-            {
-                self.give_up(&upload.assembly_id, receive_count, error).await;
+            let outcome = if *stop.borrow() {
+                Ok(Processed::Interrupted { assembly_id: upload.assembly_id.clone() })
+            } else {
+                self.process_upload(&upload, stop.clone()).await
+            };
+            if let Err(error) = &outcome {
+                if receive_count >= self.settings.max_receive_count {
+                    self.give_up(&upload.assembly_id, receive_count, error).await;
+                } else {
+                    self.note_retry(&upload.assembly_id, receive_count, error).await;
+                }
             }
             outcomes.push(outcome?);
         }
         Ok(outcomes)
+    }
+
+    /// Says in the status that a delivery failed and the queue will deliver it again, so a
+    /// client polling meanwhile reads why nothing moves (not that its uploads are awaited).
+    async fn note_retry(&self, assembly_id: &str, attempt: u32, error: &ProcessError) {
+        let max = self.settings.max_receive_count;
+        let message = format!("processing failed on attempt {attempt} of {max} and will be retried: {error}");
+        let writer = StatusWriter::new(self.backends.statuses.clone(), assembly_id);
+        let result = writer
+            .modify(|status| {
+                if !status.phase().is_final() {
+                    status.message = message.clone();
+                }
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(assembly_id, %error, "could not record the retry in the status");
+        }
     }
 
     /// Records that an assembly's job failed on every delivery (the queue sets it aside next).
@@ -170,7 +223,11 @@ impl Worker {
         }
     }
 
-    async fn process_upload(&self, upload: &UploadKey) -> Result<Processed, ProcessError> {
+    async fn process_upload(
+        &self,
+        upload: &UploadKey,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Processed, ProcessError> {
         let assembly_id = upload.assembly_id.clone();
         let Some(record) = self.backends.statuses.get(&assembly_id).await? else {
             return Ok(Processed::Ignored(format!(
@@ -183,21 +240,17 @@ impl Worker {
         if !self.all_uploads_present(&record.value).await? {
             return Ok(Processed::Waiting { assembly_id });
         }
-        let statuses = &self.backends.statuses;
-        let Some(_lease) =
-            statuses.acquire_lease(&assembly_id, &self.worker_id, self.settings.lease_ttl).await?
-        else {
+        let Some(lease) = RunLease::acquire(self, &assembly_id).await? else {
             return Ok(Processed::InProgressElsewhere { assembly_id });
         };
-        let outcome = self.run_leased(&assembly_id).await;
-        if let Err(error) = statuses.release_lease(&assembly_id, &self.worker_id).await {
-            tracing::warn!(%assembly_id, %error, "could not release the lease; it will expire");
-        }
+        let outcome = self.run_leased(&lease, stop).await;
+        lease.release().await;
         outcome
     }
 
-    /// Whether every announced upload is in the blob store with its declared size, marking
-    /// the ones that are as received.
+    /// Whether every announced upload is in the blob store with its declared size. Those not
+    /// yet marked received get marked, with their bytes counted (on AWS nothing else sees them
+    /// arrive: S3 takes the `PUT`), and the message says so once the last one is.
     async fn all_uploads_present(&self, status: &AssemblyStatus) -> Result<bool, ProcessError> {
         let prefix = UploadKey::assembly_prefix(&status.branch, &status.assembly_id);
         let present = self.backends.blobs.list(&prefix).await?;
@@ -207,11 +260,33 @@ impl Worker {
                     && blob.size == expected.size
             })
         };
+        if status.expected_uploads.iter().any(|expected| !expected.received && arrived(expected)) {
+            let writer = StatusWriter::new(self.backends.statuses.clone(), &status.assembly_id);
+            writer
+                .modify(|status| {
+                    let arrivals: Vec<(String, u64)> = status
+                        .expected_uploads
+                        .iter()
+                        .filter(|expected| arrived(expected))
+                        .map(|expected| (expected.upload_id.clone(), expected.size))
+                        .collect();
+                    for (upload_id, size) in arrivals {
+                        status.mark_received(&upload_id, size);
+                    }
+                })
+                .await?;
+        }
         Ok(!status.expected_uploads.is_empty() && status.expected_uploads.iter().all(arrived))
     }
 
-    /// Runs an assembly this worker holds the lease of.
-    async fn run_leased(&self, assembly_id: &str) -> Result<Processed, ProcessError> {
+    /// Runs an assembly under the lease of this run, until it ends, the lease is lost (then
+    /// another run holds the assembly, and this one writes nothing more) or `stop` turns true.
+    async fn run_leased(
+        &self,
+        lease: &RunLease,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Processed, ProcessError> {
+        let assembly_id = lease.assembly_id.as_str();
         let statuses = self.backends.statuses.clone();
         let Some(record) = statuses.get(assembly_id).await? else {
             return Ok(Processed::Ignored(format!("assembly {assembly_id} was deleted")));
@@ -221,13 +296,24 @@ impl Worker {
         }
         let mut writer = StatusWriter::at(statuses.clone(), record.clone());
         let job_dir = self.work_dir.join(format!("job-{}-{:08x}", &assembly_id[..16], rand::random::<u32>()));
-        let outcome = self.run_in(&mut writer, record.value, &job_dir).await;
+        // Dropping the run kills its tools and stops its status and result writes.
+        let outcome = tokio::select! {
+            outcome = self.run_in(&mut writer, record.value, &job_dir) => Ok(outcome),
+            () = lease.lost() => Err(Processed::InProgressElsewhere { assembly_id: assembly_id.into() }),
+            () = stopped(stop) => Err(Processed::Interrupted { assembly_id: assembly_id.into() }),
+        };
         if let Err(error) = tokio::fs::remove_dir_all(&job_dir).await
             && error.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(assembly_id, %error, "could not remove the job directory");
         }
-        let status = outcome?;
+        let status = match outcome {
+            Ok(outcome) => outcome?,
+            Err(cut_short) => return Ok(cut_short),
+        };
+        if lease.is_lost() {
+            return Ok(Processed::InProgressElsewhere { assembly_id: assembly_id.into() });
+        }
         match writer.finish(status).await? {
             WriteOutcome::Written(status) => {
                 self.notifier.assembly_ended(&status);
@@ -284,7 +370,6 @@ impl Worker {
         let runner =
             Runner::new(self.engine.clone(), self.tools.clone(), job_dir.join("work"), results_dir.clone());
         let updates = writer.progress_channel();
-        let _lease = LeaseKeeper::start(self, &status.assembly_id);
         let run = runner.run_identified(request, status.clone(), &hashed, |update| {
             updates.send_replace(Some(update.clone()));
         });
@@ -396,31 +481,93 @@ fn link(record: &mut FileRecord, url: String) {
     record.url = Some(url);
 }
 
-/// Renews a lease in the background while a job runs; dropping it stops the renewals.
-struct LeaseKeeper(tokio::task::JoinHandle<()>);
-
-impl LeaseKeeper {
-    fn start(worker: &Worker, assembly_id: &str) -> LeaseKeeper {
-        let statuses = worker.backends.statuses.clone();
-        let (assembly_id, owner, ttl) =
-            (assembly_id.to_owned(), worker.worker_id.clone(), worker.settings.lease_ttl);
-        LeaseKeeper(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(ttl / 3);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                if let Err(error) = statuses.renew_lease(&assembly_id, &owner, ttl).await {
-                    tracing::warn!(%assembly_id, %error, "lease renewal failed");
-                }
-            }
-        }))
+/// Resolves once `stop` turns true; never if its sender goes away first.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
-impl Drop for LeaseKeeper {
-    fn drop(&mut self) {
-        self.0.abort();
+/// The lease one run holds on its assembly, renewed in the background while the run lasts.
+///
+/// It is lost when a renewal finds another holder (or no record), or when renewals keep
+/// failing until it expires: from then on another run may hold the assembly, so this one must
+/// stop and write nothing more. Dropping it stops the renewals and leaves the lease to expire;
+/// [`RunLease::release`] gives it back at once.
+struct RunLease {
+    statuses: Arc<dyn StatusStore>,
+    assembly_id: String,
+    holder: String,
+    lost: watch::Receiver<bool>,
+    renewals: tokio::task::JoinHandle<()>,
+}
+
+impl RunLease {
+    /// Takes the lease of `assembly_id` for a new run on `worker`, named by the worker's id and
+    /// a random run id; `None` while another run holds it.
+    async fn acquire(worker: &Worker, assembly_id: &str) -> BackendResult<Option<RunLease>> {
+        let holder = format!("{}/run-{:016x}", worker.worker_id, rand::random::<u64>());
+        let (statuses, ttl) = (worker.backends.statuses.clone(), worker.settings.lease_ttl);
+        let Some(lease) = statuses.acquire_lease(assembly_id, &holder, ttl).await? else {
+            return Ok(None);
+        };
+        let (lost_tx, lost) = watch::channel(false);
+        let renewals = tokio::spawn(keep_renewed(statuses.clone(), lease, ttl, lost_tx));
+        Ok(Some(RunLease { statuses, assembly_id: assembly_id.to_owned(), holder, lost, renewals }))
     }
+
+    fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// Resolves once the lease is lost (or its renewals stopped for any other reason, which is
+    /// treated the same way).
+    async fn lost(&self) {
+        let _ = self.lost.clone().wait_for(|lost| *lost).await;
+    }
+
+    /// Gives the lease back, if this run still holds it, so another run may take the assembly
+    /// at once.
+    async fn release(self) {
+        self.renewals.abort();
+        if let Err(error) = self.statuses.release_lease(&self.assembly_id, &self.holder).await {
+            tracing::warn!(assembly_id = %self.assembly_id, %error, "could not release the lease; it will expire");
+        }
+    }
+}
+
+impl Drop for RunLease {
+    fn drop(&mut self) {
+        self.renewals.abort();
+    }
+}
+
+/// Renews `lease` every third of `ttl` until it is lost, then says so on `lost`.
+async fn keep_renewed(
+    statuses: Arc<dyn StatusStore>,
+    lease: Lease,
+    ttl: Duration,
+    lost: watch::Sender<bool>,
+) {
+    let assembly_id = lease.assembly_id.as_str();
+    let mut expires_at = lease.expires_at;
+    loop {
+        let left = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+        if left.is_zero() {
+            tracing::warn!(assembly_id, "the lease expired before it could be renewed; the run stops");
+            break;
+        }
+        tokio::time::sleep((ttl / 3).min(left)).await;
+        match statuses.renew_lease(assembly_id, &lease.owner, ttl).await {
+            Ok(renewed) => expires_at = renewed.expires_at,
+            Err(BackendError::Conflict(_) | BackendError::NotFound(_)) => {
+                tracing::warn!(assembly_id, "another run took the lease; this one stops");
+                break;
+            }
+            Err(error) => tracing::warn!(assembly_id, %error, "lease renewal failed"),
+        }
+    }
+    lost.send_replace(true);
 }
 
 #[cfg(test)]

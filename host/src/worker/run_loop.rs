@@ -21,7 +21,8 @@ pub struct LoopSettings {
     pub visibility: Duration,
     /// Long-poll wait of one receive.
     pub poll_wait: Duration,
-    /// How often dead letters are checked so their assemblies record the failure.
+    /// How often the dead-letter queue's message count is read, so the assemblies of new dead
+    /// letters record the failure (see [`sweep_dead_letters`]).
     pub dead_letter_sweep: Duration,
     /// Upload expiry and retention, enforced by a sweep beside the loop.
     pub retention: Retention,
@@ -62,11 +63,11 @@ pub async fn run_loop(worker: Arc<Worker>, settings: LoopSettings, mut shutdown:
     ));
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut jobs = JoinSet::new();
-    let mut swept = HashSet::new();
+    let mut dead_letters = DeadLetterWatch::default();
     let mut next_sweep = tokio::time::Instant::now();
     while !*shutdown.borrow() {
         if tokio::time::Instant::now() >= next_sweep {
-            sweep_dead_letters(&worker, &mut swept).await;
+            sweep_dead_letters(&worker, &mut dead_letters).await;
             next_sweep = tokio::time::Instant::now() + settings.dead_letter_sweep;
         }
         while jobs.try_join_next().is_some() {}
@@ -103,7 +104,7 @@ async fn handle_delivery(
     worker: &Worker,
     settings: &LoopSettings,
     delivery: crate::backends::Delivery,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let queue = worker.backends.queue.clone();
     let keep_hidden = {
@@ -119,15 +120,19 @@ async fn handle_delivery(
             }
         })
     };
-    let outcome = tokio::select! {
-        outcome = worker.process_message(&delivery.body, delivery.receive_count) => Some(outcome),
-        _ = shutdown.wait_for(|stop| *stop) => None,
-    };
+    // On shutdown the run stops and gives its lease back itself: the lease is its own.
+    let outcome = worker.process_message_until(&delivery.body, delivery.receive_count, shutdown).await;
     keep_hidden.abort();
     match outcome {
-        Some(Ok(processed)) => {
+        Ok(processed) => {
             for item in &processed {
                 log_processed(item, &delivery.message_id);
+            }
+            if processed.iter().any(|item| matches!(item, Processed::Interrupted { .. })) {
+                if let Err(error) = queue.release(&delivery.receipt).await {
+                    tracing::warn!(%error, "could not release the message; it reappears after its visibility timeout");
+                }
+                return;
             }
             if !processed.iter().all(Processed::is_settled) {
                 // Seen again after its visibility timeout, by when a dead holder's lease lapsed.
@@ -137,20 +142,8 @@ async fn handle_delivery(
                 tracing::warn!(%error, message_id = %delivery.message_id, "could not acknowledge; it will be redelivered");
             }
         }
-        Some(Err(error)) => {
+        Err(error) => {
             tracing::warn!(%error, message_id = %delivery.message_id, receive_count = delivery.receive_count, "job failed; the queue will redeliver it");
-        }
-        None => {
-            for upload in parse_event(&delivery.body).unwrap_or_default() {
-                if let Err(error) =
-                    worker.backends.statuses.release_lease(&upload.assembly_id, &worker.worker_id).await
-                {
-                    tracing::warn!(%error, assembly_id = %upload.assembly_id, "could not release the lease");
-                }
-            }
-            if let Err(error) = queue.release(&delivery.receipt).await {
-                tracing::warn!(%error, "could not release the message; it reappears after its visibility timeout");
-            }
         }
     }
 }
@@ -172,6 +165,9 @@ pub(crate) fn log_processed(processed: &Processed, message_id: &str) {
         Processed::AlreadyFinished { assembly_id } => {
             tracing::info!(message_id, assembly_id, "already finished")
         }
+        Processed::Interrupted { assembly_id } => {
+            tracing::info!(message_id, assembly_id, "stopped for shutdown; the message is handed back")
+        }
         Processed::Ran(status) => tracing::info!(
             message_id,
             assembly_id = %status.assembly_id,
@@ -182,14 +178,46 @@ pub(crate) fn log_processed(processed: &Processed, message_id: &str) {
     }
 }
 
+/// What the dead-letter check has seen.
+#[derive(Debug, Default)]
+struct DeadLetterWatch {
+    /// The dead-letter queue's message count at the last look at its messages.
+    count: Option<u64>,
+    /// Dead letters whose assemblies were seen to, by message id.
+    swept: HashSet<String>,
+}
+
 /// Records the failure in the status of every assembly whose job the queue set aside.
-async fn sweep_dead_letters(worker: &Worker, swept: &mut HashSet<String>) {
-    let dead = match worker.backends.queue.dead_letters().await {
-        Ok(dead) => dead,
-        Err(error) => return tracing::warn!(%error, "could not read the dead-letter queue"),
+///
+/// A job's last delivery records its own failure; this catches the jobs whose last delivery
+/// died with its worker (a crash, a Lambda timeout), which the queue then moves aside without
+/// anyone left to say so. It reads the dead-letter queue's message count, which costs one call
+/// and leaves the messages alone, and looks at the messages only when the count changed.
+/// Looking receives them, which takes them out of reach of the console and of a redrive while
+/// they are in flight, so [`JobQueue::dead_letters`](crate::backends::JobQueue::dead_letters)
+/// makes them visible again as soon as it has read them. A count that changes and comes back
+/// between two checks (a redrive out, a new dead letter in) hides a new letter until the next
+/// change; the failure then shows in the status only once the count moves again.
+async fn sweep_dead_letters(worker: &Worker, watch: &mut DeadLetterWatch) {
+    let queue = &worker.backends.queue;
+    let count = match queue.dead_letter_count().await {
+        Ok(count) => count,
+        Err(error) => return tracing::warn!(%error, "could not read the dead-letter queue's message count"),
     };
+    if watch.count == Some(count) {
+        return;
+    }
+    let dead = if count == 0 {
+        Vec::new()
+    } else {
+        match queue.dead_letters().await {
+            Ok(dead) => dead,
+            Err(error) => return tracing::warn!(%error, "could not read the dead-letter queue"),
+        }
+    };
+    watch.swept.retain(|id| dead.iter().any(|letter| &letter.message_id == id));
     for letter in dead {
-        if swept.contains(&letter.message_id) {
+        if watch.swept.contains(&letter.message_id) {
             continue;
         }
         for upload in parse_event(&letter.body).unwrap_or_default() {
@@ -199,6 +227,7 @@ async fn sweep_dead_letters(worker: &Worker, swept: &mut HashSet<String>) {
                 worker.give_up(&upload.assembly_id, letter.receive_count, &reason).await;
             }
         }
-        swept.insert(letter.message_id);
+        watch.swept.insert(letter.message_id);
     }
+    watch.count = Some(count);
 }

@@ -1,11 +1,16 @@
 //! The backend contract (`transflow_tests::contract`) on the embedded backends; the AWS ones
 //! meet the same checks against moto in `cli/tests/aws.rs`.
 
+use serde_json::{Value, json};
 use std::time::Duration;
 use transflow_host::assembly::now_rfc3339;
 use transflow_host::backends::local::{LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
 use transflow_host::backends::{BackendError, Created, StatusStore, Versioned};
+use transflow_host::config::Config;
+use transflow_host::embedded::{Layout, Stack};
 use transflow_tests::contract::{self, status};
+use transflow_tests::media;
+use transflow_tests::stack::{announce, publish_templates};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -60,4 +65,44 @@ async fn the_sqlite_queue_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let queue = SqliteJobQueue::open(&dir.path().join("queue.sqlite"), 5).unwrap();
     contract::job_queue(&queue).await;
+}
+
+#[tokio::test]
+async fn one_embedded_worker_given_one_upload_event_twice_runs_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    config.auth.disabled = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stack = Stack::open(&config, &Layout::under(dir.path()), &base).await.unwrap();
+    let worker = stack.worker.clone();
+    publish_templates(&worker.engine, &*worker.backends.templates, &[test_components::VIDEO_THUMBNAILS])
+        .await;
+    // The API without the worker loop: the test hands the queued event to the worker itself.
+    let router = stack.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let clip = media().clip.as_path();
+    let client = reqwest::Client::new();
+    let announced = json!({ "template_id": "video-thumbnails", "files": [announce(clip, "video/mp4")] });
+    let plan: Value = client
+        .post(format!("{base}/api/create-upload"))
+        .json(&announced)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let target = &plan["uploads"][0];
+    let mut put = client.put(target["url"].as_str().unwrap());
+    for (name, value) in target["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let stored = put.body(std::fs::read(clip).unwrap()).send().await.unwrap();
+    assert!(stored.status().is_success(), "{:?}", stored.text().await);
+    let queue = &worker.backends.queue;
+    let delivery =
+        queue.receive(1, LONG, Duration::from_secs(5)).await.unwrap().pop().expect("a queued event");
+    contract::one_run_per_assembly(&worker, &delivery.body, plan["assembly_id"].as_str().unwrap()).await;
 }

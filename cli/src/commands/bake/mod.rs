@@ -4,8 +4,11 @@
 //! with `--publish`, in the AWS one).
 
 mod cargo;
+mod language;
 mod node;
 mod python;
+
+pub(crate) use language::component_language;
 
 use crate::cli::BakeArgs;
 use anyhow::{Context, Result, bail};
@@ -72,6 +75,8 @@ pub async fn bake(paths: &Layout, config: &Config, args: BakeArgs) -> Result<Exi
         let label = source.label();
         eprintln!("[{}/{total}] building {label}", index + 1);
         let (wasm, language) = source.build().with_context(|| format!("template `{label}` did not build"))?;
+        // Written into the component, so `templates publish` of this file records it too.
+        language::record_language(&wasm, language)?;
         let bytes = fs_err::read(&wasm)?;
         let version = checked_version(&engine, &bytes, language).await.with_context(|| {
             format!("template `{label}` built, but the host rejects it ({})", wasm.display())

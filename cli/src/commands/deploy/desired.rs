@@ -434,10 +434,17 @@ pub fn code_differs(current: Option<&FunctionCodeLocation>, wanted: &Image) -> b
     uri != Some(wanted.uri.as_str()) || wanted.digest.as_deref().is_some_and(|wanted| digest != Some(wanted))
 }
 
-/// Whether a queue → function mapping has the batch size and partial-failure reporting wanted.
+/// Whether a queue → function mapping is enabled, with the batch size and partial-failure
+/// reporting wanted.
 pub fn mapping_matches(current: &EventSourceMappingConfiguration, batch_size: i32) -> bool {
-    current.batch_size() == Some(batch_size)
+    mapping_enabled(current)
+        && current.batch_size() == Some(batch_size)
         && current.function_response_types() == [FunctionResponseType::ReportBatchItemFailures]
+}
+
+/// Whether a mapping hands messages to its function, or is about to.
+pub fn mapping_enabled(current: &EventSourceMappingConfiguration) -> bool {
+    !matches!(current.state(), Some("Disabled" | "Disabling"))
 }
 
 #[cfg(test)]
@@ -548,6 +555,22 @@ mod tests {
             .unwrap();
         assert!(same_notification(&returned, &wanted));
         assert!(!same_notification(&upload_notification("arn:other").unwrap(), &wanted));
+    }
+
+    #[test]
+    fn a_disabled_mapping_does_not_match() {
+        let mapping = |state: &str| {
+            EventSourceMappingConfiguration::builder()
+                .state(state)
+                .batch_size(1)
+                .function_response_types(FunctionResponseType::ReportBatchItemFailures)
+                .build()
+        };
+        assert!(mapping_matches(&mapping("Enabled"), 1));
+        assert!(!mapping_matches(&mapping("Enabled"), 2));
+        for state in ["Disabled", "Disabling"] {
+            assert!(!mapping_enabled(&mapping(state)) && !mapping_matches(&mapping(state), 1), "{state}");
+        }
     }
 
     #[test]

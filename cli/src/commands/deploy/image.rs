@@ -1,12 +1,17 @@
-//! The worker image: the project's ECR repository and, with `--build`, docker build and push.
+//! The worker image: the project's ECR repository and, with `--build`, docker build and push
+//! of the checkout the image is built from, wherever deploy runs.
 
 use super::desired::Image;
-use super::{Action, DeployOptions, Deployer, SdkResultExt, pending};
+use super::{Action, DeployOptions, Deployer, SdkResultExt};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+
+/// How long `docker version` may take to say whether its daemon answers.
+const DAEMON_CHECK: Duration = Duration::from_secs(30);
 
 /// `docker build` for Lambda, whose default architecture is x86_64.
 const BUILD_ARGS: [&str; 2] = ["build", "--platform=linux/amd64"];
@@ -17,7 +22,8 @@ const NO_ATTESTATIONS: (&str, &str) = ("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
 
 impl Deployer<'_> {
     /// `aws.image_uri` as given; otherwise `{repository}:{tag}` in the project's repository,
-    /// built and pushed when asked and docker is there, else left to the printed commands.
+    /// built and pushed when asked and docker's daemon answers, else left to the printed
+    /// commands (saying why).
     pub(super) async fn image(&mut self, options: &DeployOptions) -> Result<Image> {
         if let Some(uri) = &self.config.aws.image_uri {
             let detail =
@@ -29,30 +35,40 @@ impl Deployer<'_> {
         let tag = &options.image_tag;
         let uri = format!("{repository}:{tag}");
         let before = self.digest(tag).await?;
-        let docker = if options.build { find_program("docker") } else { None };
-        let (action, detail, digest) = match docker {
-            Some(_) if self.dry_run => {
-                (Action::of(before.is_some(), false), "docker build and push".into(), before)
-            }
-            Some(docker) => {
-                self.build_and_push(&docker, &uri).await?;
+        let checkout = checkout_root();
+        let docker = if options.build { Some(docker_that_builds().await) } else { None };
+        let (action, detail, digest) = match (docker, checkout) {
+            (Some(Ok(docker)), Some(checkout)) if !self.dry_run => {
+                self.build_and_push(&docker, &uri, &checkout).await?;
                 let after = self.digest(tag).await?;
                 // Same digest: the build reproduced the image already there.
                 (Action::of(before.is_some(), before == after), after.clone().unwrap_or_default(), after)
             }
-            None => {
+            (Some(Ok(_)), Some(checkout)) => {
+                let detail = format!("docker build of {} and push", checkout.display());
+                (Action::of(before.is_some(), false), detail, before)
+            }
+            (Some(Ok(_)), None) => bail!(
+                "deploy --build: no Transflow checkout (the Dockerfile beside the workspace Cargo.toml) in {} or above it, nor above this program\nhint: run deploy inside the checkout, or build the image yourself and set `aws.image_uri`",
+                std::env::current_dir().unwrap_or_default().display()
+            ),
+            (not_built, checkout) => {
                 let state =
                     before.as_ref().map_or("not in ECR".to_owned(), |digest| format!("in ECR as {digest}"));
-                let missing = if options.build { "docker is not on PATH; " } else { "" };
-                let commands = push_commands(&uri, &self.config.aws.region);
-                (Action::Unchanged, format!("{missing}{state}; to build and push: {commands}"), before)
+                let commands = push_commands(&uri, &self.config.aws.region, checkout.as_deref());
+                let why = match not_built {
+                    Some(Err(why)) => format!("{why}; "),
+                    _ => String::new(),
+                };
+                (Action::Unchanged, format!("{why}{state}; to build and push: {commands}"), before)
             }
         };
         self.record(action, "image", &uri, detail);
         Ok(Image { uri, digest })
     }
 
-    /// Creates the repository if missing, with scanning on push; returns its URI.
+    /// Creates the repository if missing, with scanning on push; returns its URI (on a dry run,
+    /// the one it will have).
     async fn repository(&mut self) -> Result<String> {
         let name = self.names.repository.clone();
         let current = self
@@ -88,7 +104,18 @@ impl Deployer<'_> {
             }
         }
         self.record(action, "repository", &name, "scan on push");
-        Ok(uri.unwrap_or_else(|| pending("repository", &name)))
+        match uri {
+            Some(uri) => Ok(uri),
+            None => Ok(format!("{}/{name}", self.registry().await?)),
+        }
+    }
+
+    /// The account's ECR registry in the configured region, as repository URIs name it.
+    async fn registry(&self) -> Result<String> {
+        let sts = aws_sdk_sts::Client::new(&self.clients.sdk);
+        let identity = sts.get_caller_identity().send().await.or_fail("STS: reading the account id")?;
+        let account = identity.account.ok_or_else(|| anyhow!("STS: the caller identity names no account"))?;
+        Ok(format!("{account}.dkr.ecr.{}.amazonaws.com", self.config.aws.region))
     }
 
     /// The digest `tag` points at in the project's repository, if it is there.
@@ -107,8 +134,9 @@ impl Deployer<'_> {
         Ok(images.and_then(|output| output.image_details?.into_iter().next()?.image_digest))
     }
 
-    async fn build_and_push(&self, docker: &Path, image: &str) -> Result<()> {
-        run_docker(docker, &[&BUILD_ARGS[..], &["-t", image, "."]].concat(), None).await?;
+    async fn build_and_push(&self, docker: &Path, image: &str, checkout: &Path) -> Result<()> {
+        let context = checkout.to_str().with_context(|| format!("{} is not UTF-8", checkout.display()))?;
+        run_docker(docker, &[&BUILD_ARGS[..], &["-t", image, context]].concat(), None).await?;
         let token = self.ecr.get_authorization_token().send().await.or_fail("ECR: getting a login token")?;
         // The token is base64 of `AWS:{password}`.
         let password = token
@@ -124,15 +152,60 @@ impl Deployer<'_> {
 }
 
 /// What to run by hand (without `--build`, or without docker): no secret in it, the password
-/// comes from the AWS CLI at the time.
-fn push_commands(image: &str, region: &str) -> String {
+/// comes from the AWS CLI at the time. The build context is the checkout when deploy found it,
+/// else the current directory (to be run from the checkout).
+fn push_commands(image: &str, region: &str, checkout: Option<&Path>) -> String {
     let (variable, value) = NO_ATTESTATIONS;
     let build = BUILD_ARGS.join(" ");
     let registry = registry(image);
+    let context = checkout.map_or(".".to_owned(), |dir| shell_word(&dir.display().to_string()));
     format!(
-        "{variable}={value} docker {build} -t {image} . && aws ecr get-login-password --region {region} | \
+        "{variable}={value} docker {build} -t {image} {context} && aws ecr get-login-password --region {region} | \
          docker login --username AWS --password-stdin {registry} && docker push {image}"
     )
+}
+
+/// `text` as one word for a POSIX shell.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+=:@,".contains(&b)) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The checkout the image is built from: the nearest directory holding the Dockerfile beside a
+/// workspace `Cargo.toml`, from the current directory up, else from this program up (a
+/// `transflow` built in the checkout, run from anywhere).
+fn checkout_root() -> Option<PathBuf> {
+    let is_checkout = |dir: &Path| {
+        dir.join("Dockerfile").is_file()
+            && std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|toml| toml.contains("[workspace]"))
+    };
+    [std::env::current_dir().ok(), std::env::current_exe().ok()]
+        .into_iter()
+        .flatten()
+        .find_map(|start| start.ancestors().find(|dir| is_checkout(dir)).map(Path::to_owned))
+}
+
+/// docker, when it can build: on `PATH` with a daemon that answers. Otherwise why not.
+async fn docker_that_builds() -> Result<PathBuf, String> {
+    let docker = find_program("docker").ok_or("docker is not on PATH")?;
+    let version = tokio::process::Command::new(&docker)
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(DAEMON_CHECK, version).await {
+        Ok(Ok(output)) if output.status.success() => Ok(docker),
+        Ok(Ok(output)) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let said = stderr.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("no message");
+            Err(format!("docker's daemon does not answer ({said})"))
+        }
+        Ok(Err(error)) => Err(format!("cannot run {}: {error}", docker.display())),
+        Err(_) => Err(format!("docker's daemon did not answer within {} s", DAEMON_CHECK.as_secs())),
+    }
 }
 
 /// The registry host of an image URI.
@@ -203,10 +276,13 @@ mod tests {
 
     #[test]
     fn the_printed_commands_log_in_to_the_image_registry() {
-        let commands = push_commands("1.dkr.ecr.eu-west-1.amazonaws.com/demo-worker:main-abc", "eu-west-1");
+        let image = "1.dkr.ecr.eu-west-1.amazonaws.com/demo-worker:main-abc";
+        let commands = push_commands(image, "eu-west-1", None);
         assert!(commands.starts_with(
-            "BUILDX_NO_DEFAULT_ATTESTATIONS=1 docker build --platform=linux/amd64 -t 1.dkr.ecr.eu-west-1.amazonaws.com/demo-worker:main-abc ."
+            "BUILDX_NO_DEFAULT_ATTESTATIONS=1 docker build --platform=linux/amd64 -t 1.dkr.ecr.eu-west-1.amazonaws.com/demo-worker:main-abc . &&"
         ));
+        let from_checkout = push_commands(image, "eu-west-1", Some(Path::new("/home/a b/transflow")));
+        assert!(from_checkout.contains(":main-abc '/home/a b/transflow' &&"), "{from_checkout}");
         assert!(commands.contains("--region eu-west-1 | docker login --username AWS --password-stdin 1.dkr.ecr.eu-west-1.amazonaws.com &&"));
         assert!(commands.ends_with("docker push 1.dkr.ecr.eu-west-1.amazonaws.com/demo-worker:main-abc"));
     }

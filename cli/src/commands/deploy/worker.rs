@@ -179,7 +179,8 @@ impl Deployer<'_> {
     }
 
     /// Lambda polls the queue for the function, reporting failed messages one by one so the
-    /// rest of a batch is not retried with them.
+    /// rest of a batch is not retried with them. A disabled mapping (by hand, or by a deploy
+    /// with `aws.lambda = false`) is enabled again.
     pub(super) async fn mapping(&mut self, queue_arn: &str, function_arn: &str) -> Result<()> {
         let name = format!("{}->{}", self.names.queue, self.names.function);
         let batch_size = self.config.aws.batch_size;
@@ -202,11 +203,12 @@ impl Deployer<'_> {
             current.is_some(),
             current.as_ref().is_some_and(|mapping| desired::mapping_matches(mapping, batch_size)),
         );
+        let was_disabled = current.as_ref().is_some_and(|mapping| !desired::mapping_enabled(mapping));
         if self.writes(action) {
             let partial_failures = FunctionResponseType::ReportBatchItemFailures;
             match current.as_ref().and_then(|mapping| mapping.uuid()) {
                 Some(uuid) => {
-                    let update = self.lambda.update_event_source_mapping().uuid(uuid);
+                    let update = self.lambda.update_event_source_mapping().uuid(uuid).enabled(true);
                     let update = update.batch_size(batch_size).function_response_types(partial_failures);
                     update.send().await.or_fail(format_args!("mapping {name}: updating"))?;
                 }
@@ -223,12 +225,43 @@ impl Deployer<'_> {
                 }
             }
         }
+        let enabling = if was_disabled { ", enabled (it was disabled)" } else { "" };
         self.record(
             action,
             "event-source-mapping",
             &name,
-            format!("batch {batch_size}, ReportBatchItemFailures"),
+            format!("batch {batch_size}, ReportBatchItemFailures{enabling}"),
         );
+        Ok(())
+    }
+
+    /// With `aws.lambda = false` the long-running worker reads the queue, and a mapping would
+    /// hand it every message first: each mapping on the queue is disabled (not deleted, so a
+    /// later Lambda deploy finds it as it was).
+    pub(super) async fn disable_mappings(&mut self, queue_arn: &str) -> Result<()> {
+        if is_pending(queue_arn) {
+            return Ok(());
+        }
+        let mappings = self
+            .lambda
+            .list_event_source_mappings()
+            .event_source_arn(queue_arn)
+            .send()
+            .await
+            .or_fail(format_args!("queue {}: listing its event source mappings", self.names.queue))?
+            .event_source_mappings
+            .unwrap_or_default();
+        for mapping in mappings {
+            let function = mapping.function_arn().and_then(|arn| arn.rsplit(':').next()).unwrap_or("?");
+            let name = format!("{}->{function}", self.names.queue);
+            let action = if desired::mapping_enabled(&mapping) { Action::Update } else { Action::Unchanged };
+            if self.writes(action) {
+                let update =
+                    self.lambda.update_event_source_mapping().uuid(mapping.uuid().unwrap_or_default());
+                update.enabled(false).send().await.or_fail(format_args!("mapping {name}: disabling"))?;
+            }
+            self.record(action, "event-source-mapping", &name, "disabled: aws.lambda = false");
+        }
         Ok(())
     }
 }

@@ -8,15 +8,25 @@ use super::sdk_error;
 use crate::backends::{BackendError, BackendResult, DeadLetter, Delivery, JobQueue};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use std::time::Duration;
 
 /// SQS's longest long-poll and visibility timeout.
 const MAX_WAIT: Duration = Duration::from_secs(20);
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 
-/// How long a peek at the dead-letter queue hides its messages from the next peek.
+/// How long a peek at the dead-letter queue hides each message from the rest of the same peek
+/// (it is made visible again when the peek ends, or after this if the peeker dies first).
 const PEEK_VISIBILITY: i32 = 30;
+
+/// The counters that together are every message of a queue.
+const COUNTERS: [QueueAttributeName; 3] = [
+    QueueAttributeName::ApproximateNumberOfMessages,
+    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+];
 
 /// At most this many dead letters are read by one [`JobQueue::dead_letters`] call.
 const PEEK_LIMIT: usize = 100;
@@ -156,11 +166,47 @@ impl JobQueue for SqsJobQueue {
         self.extend(receipt, Duration::ZERO).await
     }
 
-    /// Peeks at up to [`PEEK_LIMIT`] dead letters, leaving them in the queue for operators to
-    /// inspect or redrive; a peeked message stays hidden from the next peek for 30 s.
+    /// The sum of the dead-letter queue's counters (visible, in flight, delayed).
+    async fn dead_letter_count(&self) -> BackendResult<u64> {
+        let Some(url) = &self.dead_letter_url else { return Ok(0) };
+        let read = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(COUNTERS.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("reading the dead-letter queue's counters", e))?;
+        let attributes = read.attributes.unwrap_or_default();
+        Ok(COUNTERS.iter().filter_map(|name| attributes.get(name)?.parse::<u64>().ok()).sum())
+    }
+
+    /// Peeks at up to [`PEEK_LIMIT`] dead letters. Each receive hides what it returned, so the
+    /// next receive returns other messages; once all are read, every one is made visible again.
     async fn dead_letters(&self) -> BackendResult<Vec<DeadLetter>> {
         let Some(url) = &self.dead_letter_url else { return Ok(Vec::new()) };
         let mut letters = Vec::new();
+        let mut receipts = Vec::new();
+        let peeked = self.peek(url, &mut letters, &mut receipts).await;
+        let shown = self.make_visible(url, &receipts).await;
+        peeked.and(shown)?;
+        Ok(letters)
+    }
+
+    fn max_receive_count(&self) -> u32 {
+        self.max_receive_count
+    }
+}
+
+impl SqsJobQueue {
+    /// Receives dead letters until none is left or [`PEEK_LIMIT`] were read, keeping their
+    /// receipts for [`SqsJobQueue::make_visible`] even when a receive fails half-way.
+    async fn peek(
+        &self,
+        url: &str,
+        letters: &mut Vec<DeadLetter>,
+        receipts: &mut Vec<String>,
+    ) -> BackendResult<()> {
         while letters.len() < PEEK_LIMIT {
             let received = self
                 .client
@@ -177,17 +223,53 @@ impl JobQueue for SqsJobQueue {
             if batch.is_empty() {
                 break;
             }
-            letters.extend(batch.into_iter().map(delivery).map(|d| DeadLetter {
-                message_id: d.message_id,
-                body: d.body,
-                receive_count: d.receive_count,
-            }));
+            for message in batch.into_iter().map(delivery) {
+                receipts.push(message.receipt);
+                letters.push(DeadLetter {
+                    message_id: message.message_id,
+                    body: message.body,
+                    receive_count: message.receive_count,
+                });
+            }
         }
-        Ok(letters)
+        Ok(())
     }
 
-    fn max_receive_count(&self) -> u32 {
-        self.max_receive_count
+    /// Ends the peek's hold on the messages at once, ten per call.
+    async fn make_visible(&self, url: &str, receipts: &[String]) -> BackendResult<()> {
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, receipt)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .map_err(|e| BackendError::io("making dead letters visible again", e))
+                })
+                .collect::<BackendResult<Vec<_>>>()?;
+            let changed = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sdk_error("making dead letters visible again", e))?;
+            if let Some(failed) = changed.failed.first() {
+                return Err(BackendError::io(
+                    "making dead letters visible again",
+                    format!(
+                        "{} ({}); they reappear after {PEEK_VISIBILITY} s",
+                        failed.code,
+                        failed.message.as_deref().unwrap_or("no message")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -250,7 +250,7 @@ impl StatusStore for DynamoStatusStore {
             .update_expression("SET lease_owner = :owner, lease_expires = :expires")
             .condition_expression(
                 "attribute_exists(assembly_id) AND \
-                 (attribute_not_exists(lease_owner) OR lease_expires < :now OR lease_owner = :owner)",
+                 (attribute_not_exists(lease_owner) OR lease_expires < :now)",
             )
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":expires", n(unix_millis(expires_at)))

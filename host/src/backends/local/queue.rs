@@ -238,6 +238,14 @@ impl JobQueue for SqliteJobQueue {
         Ok(())
     }
 
+    async fn dead_letter_count(&self) -> BackendResult<u64> {
+        self.db
+            .call("counting dead letters".into(), |conn| {
+                conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |row| row.get(0))
+            })
+            .await
+    }
+
     /// Oldest first.
     async fn dead_letters(&self) -> BackendResult<Vec<DeadLetter>> {
         self.db

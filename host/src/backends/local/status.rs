@@ -185,7 +185,7 @@ impl StatusStore for SqliteStatusStore {
                 let changed = tx.execute(
                     "UPDATE assemblies SET lease_owner = ?2, lease_expires_at = ?3
                      WHERE assembly_id = ?1
-                       AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_expires_at <= ?4)",
+                       AND (lease_owner IS NULL OR lease_expires_at <= ?4)",
                     params![id, holder, expires_at, now],
                 )?;
                 let outcome = outcome(&tx, changed, &id)?;
