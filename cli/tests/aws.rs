@@ -153,11 +153,9 @@ async fn an_hls_result_plays_from_its_url_through_transflow_serve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_delivered_twice_at_once_runs_once() {
     let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
-    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
-    let api = deployment.serve_api().await;
-    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
-    let messages = deployment.receive_for(&id, 60).await;
-    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+    let (id, body) = deployment
+        .queued_upload(test_components::VIDEO_THUMBNAILS, "video-thumbnails", &media().clip, 60)
+        .await;
 
     let (one, two) = (deployment.worker("w1").await, deployment.worker("w2").await);
     let (first, second) = tokio::join!(one.process_message(&body, 1), two.process_message(&body, 1));
@@ -172,22 +170,18 @@ async fn the_same_event_delivered_twice_at_once_runs_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_worker_given_one_upload_event_twice_runs_it_once() {
     let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
-    deployment.publish(Path::new(test_components::VIDEO_THUMBNAILS));
-    let api = deployment.serve_api().await;
-    let id = deployment.upload(&api, "video-thumbnails", &media().clip).await;
-    let messages = deployment.receive_for(&id, 60).await;
-    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+    let (id, body) = deployment
+        .queued_upload(test_components::VIDEO_THUMBNAILS, "video-thumbnails", &media().clip, 60)
+        .await;
     contract::one_run_per_assembly(&deployment.worker("w1").await, &body, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_lease_another_run_took_stops_and_writes_nothing_more() {
     let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
-    deployment.publish(Path::new(test_components::VIDEO_ENCODE));
-    let api = deployment.serve_api().await;
-    let id = deployment.upload(&api, "video-encode", &long_clip(deployment.dir.path())).await;
-    let messages = deployment.receive_for(&id, 300).await;
-    let body = messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).unwrap().to_owned();
+    let (id, body) = deployment
+        .queued_upload(test_components::VIDEO_ENCODE, "video-encode", &long_clip(deployment.dir.path()), 300)
+        .await;
     let worker = Arc::new(deployment.worker("w1").await);
     let running = {
         let worker = worker.clone();

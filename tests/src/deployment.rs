@@ -7,7 +7,7 @@
 //! that fails. Tests hand the queue's messages to the handler or the worker loop themselves.
 
 use crate::moto::MotoServer;
-use crate::stack::announce;
+use crate::stack::{announce, announce_and_upload};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -145,33 +145,32 @@ impl Deployment {
         base
     }
 
+    /// Publishes `component`, uploads `file` for `template` through the API and takes the
+    /// upload's S3 event off the queue, hidden for `visibility_secs`; returns the assembly id
+    /// and the event.
+    pub async fn queued_upload(
+        &self,
+        component: &str,
+        template: &str,
+        file: &Path,
+        visibility_secs: i32,
+    ) -> (String, String) {
+        self.publish(Path::new(component));
+        let api = self.serve_api().await;
+        let id = self.upload(&api, template, file).await;
+        let messages = self.receive_for(&id, visibility_secs).await;
+        let body =
+            messages.iter().find_map(|m| m.body().filter(|b| b.contains(&id))).expect("the upload's event");
+        (id.clone(), body.to_owned())
+    }
+
     /// Announces `file` for `template` and PUTs it to its pre-signed S3 URL; returns the
     /// assembly id.
     pub async fn upload(&self, api: &str, template: &str, file: &Path) -> String {
-        let client = reqwest::Client::new();
         let body = json!({ "template_id": template, "files": [announce(file, "video/mp4")], "fields": {} });
-        let plan: Value = client
-            .post(format!("{api}/api/create-upload"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let target = &plan["uploads"][0];
-        assert!(target["url"].as_str().is_some_and(|url| url.starts_with(&self.moto.endpoint)), "{plan:#}");
-        let mut put = client.put(target["url"].as_str().unwrap());
-        for (name, value) in target["headers"].as_object().unwrap() {
-            put = put.header(name, value.as_str().unwrap());
-        }
-        let response = put.body(std::fs::read(file).unwrap()).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{:?}: {}",
-            response.status(),
-            response.text().await.unwrap()
-        );
+        let plan = announce_and_upload(&reqwest::Client::new(), api, None, &body, file).await;
+        let url = plan["uploads"][0]["url"].as_str().unwrap_or_default();
+        assert!(url.starts_with(&self.moto.endpoint), "a pre-signed S3 URL: {plan:#}");
         plan["assembly_id"].as_str().unwrap().to_owned()
     }
 

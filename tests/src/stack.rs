@@ -117,11 +117,7 @@ impl TestStack {
 
     /// PUTs `file` to one target of a create-upload response.
     pub async fn put_to(&self, target: &Value, file: &Path) -> reqwest::Response {
-        let mut request = self.client.put(target["url"].as_str().expect("a target URL"));
-        for (header, value) in target["headers"].as_object().expect("target headers") {
-            request = request.header(header, value.as_str().unwrap());
-        }
-        request.body(std::fs::read(file).unwrap()).send().await.expect("PUT answers")
+        put_to(&self.client, target, file).await
     }
 
     /// Polls the status every 100 ms until the assembly ends (at most `limit`).
@@ -150,6 +146,37 @@ impl TestStack {
         let _ = self.stop.send(true);
         let _ = self.server.await;
     }
+}
+
+/// PUTs `file` to `target`, one entry of a create-upload response's `uploads`, with the
+/// headers it lists.
+pub async fn put_to(client: &reqwest::Client, target: &Value, file: &Path) -> reqwest::Response {
+    let mut request = client.put(target["url"].as_str().expect("a target URL"));
+    for (header, value) in target["headers"].as_object().expect("target headers") {
+        request = request.header(header, value.as_str().unwrap());
+    }
+    request.body(std::fs::read(file).unwrap()).send().await.expect("PUT answers")
+}
+
+/// Posts `body` to the create-upload route at `base` (with `token`, when auth is on) and PUTs
+/// `file` to the single target it plans; returns the create-upload response. Panics unless
+/// both succeed.
+pub async fn announce_and_upload(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    body: &Value,
+    file: &Path,
+) -> Value {
+    let mut request = client.post(format!("{base}/api/create-upload")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let plan: Value = request.send().await.expect("create-upload answers").json().await.expect("JSON");
+    let response = put_to(client, &plan["uploads"][0], file).await;
+    let status = response.status();
+    assert!(status.is_success(), "{status}: {} (plan {plan:#})", response.text().await.unwrap_or_default());
+    plan
 }
 
 /// The `notify_url` webhook secret of test stacks.

@@ -127,16 +127,8 @@ pub(super) async fn create_upload(
         let current = existing.value;
         let renew = match current.phase() {
             Phase::Executing | Phase::Completed => {
-                let plan = UploadPlan {
-                    assembly_id: id.clone(),
-                    status_url: status_path(&id),
-                    assembly_url: current.assembly_url.clone(),
-                    assembly_ssl_url: current.assembly_ssl_url.clone(),
-                    attempt: current.attempt,
-                    uploads: Vec::new(),
-                    status: Some(current),
-                };
-                return Ok((StatusCode::OK, Json(plan)));
+                let plan = UploadPlan::of(&current, Vec::new());
+                return Ok((StatusCode::OK, Json(UploadPlan { status: Some(current), ..plan })));
             }
             Phase::Uploading if !state.retention.is_expired(&current, now) => {
                 !same_announcement(&current, &fresh)
@@ -164,16 +156,22 @@ pub(super) async fn create_upload(
         return Err(ApiError::new(StatusCode::CONFLICT, "CONFLICT", "the assembly kept changing; try again"));
     };
     let uploads = plan_uploads(&state, &stored, &announced, &user).await?;
-    let plan = UploadPlan {
-        assembly_id: id.clone(),
-        status_url: status_path(&id),
-        assembly_url: stored.assembly_url.clone(),
-        assembly_ssl_url: stored.assembly_ssl_url.clone(),
-        attempt: stored.attempt,
-        uploads,
-        status: None,
-    };
-    Ok((StatusCode::CREATED, Json(plan)))
+    Ok((StatusCode::CREATED, Json(UploadPlan::of(&stored, uploads))))
+}
+
+impl UploadPlan {
+    /// The plan for `status`'s attempt with these targets, without the status itself.
+    fn of(status: &AssemblyStatus, uploads: Vec<PlannedUpload>) -> UploadPlan {
+        UploadPlan {
+            assembly_id: status.assembly_id.clone(),
+            status_url: status_path(&status.assembly_id),
+            assembly_url: status.assembly_url.clone(),
+            assembly_ssl_url: status.assembly_ssl_url.clone(),
+            attempt: status.attempt,
+            uploads,
+            status: None,
+        }
+    }
 }
 
 fn status_path(id: &str) -> String {

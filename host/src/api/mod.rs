@@ -223,19 +223,21 @@ mod tests {
         let blobs = Arc::new(
             LocalBlobStore::new(dir.join("blobs"), format!("http://{address}/blobs"), b"key").unwrap(),
         );
-        let state = ApiState {
-            backends: Backends {
-                blobs: blobs.clone(),
-                statuses: Arc::new(SqliteStatusStore::open(&dir.join("status.sqlite")).unwrap()),
-                queue: Arc::new(SqliteJobQueue::open(&dir.join("queue.sqlite"), 5).unwrap()),
-                templates: Arc::new(DirTemplateRegistry::new(dir.join("templates"))),
-            },
-            local_blobs: Some(blobs.clone()),
-            auth: Auth::Disabled,
-            limits: LimitsConfig::default(),
-            branch: "main".into(),
-            upload_url_ttl: Duration::from_secs(600),
+        let backends = Backends {
+            blobs: blobs.clone(),
+            statuses: Arc::new(SqliteStatusStore::open(&dir.join("status.sqlite")).unwrap()),
+            queue: Arc::new(SqliteJobQueue::open(&dir.join("queue.sqlite"), 5).unwrap()),
+            templates: Arc::new(DirTemplateRegistry::new(dir.join("templates"))),
         };
+        let public_url = Some(format!("http://{address}"));
+        let state = ApiState::new(
+            &Config::default(),
+            backends,
+            Auth::Disabled,
+            Some(blobs.clone()),
+            public_url,
+            Notifier::disabled(),
+        );
         let timeouts = ServerTimeouts { header_read: GUARD, body_idle: Duration::from_secs(1) };
         tokio::spawn(serve(listener, app(Arc::new(state)), timeouts, std::future::pending()));
         (address, blobs)

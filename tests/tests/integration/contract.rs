@@ -1,7 +1,7 @@
 //! The backend contract (`transflow_tests::contract`) on the embedded backends; the AWS ones
 //! meet the same checks against moto in `cli/tests/aws.rs`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use transflow_host::assembly::now_rfc3339;
 use transflow_host::backends::local::{LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
@@ -10,7 +10,7 @@ use transflow_host::config::Config;
 use transflow_host::embedded::{Layout, Stack};
 use transflow_tests::contract::{self, status};
 use transflow_tests::media;
-use transflow_tests::stack::{announce, publish_templates};
+use transflow_tests::stack::{announce, announce_and_upload, publish_templates};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -83,24 +83,8 @@ async fn one_embedded_worker_given_one_upload_event_twice_runs_it_once() {
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let clip = media().clip.as_path();
-    let client = reqwest::Client::new();
     let announced = json!({ "template_id": "video-thumbnails", "files": [announce(clip, "video/mp4")] });
-    let plan: Value = client
-        .post(format!("{base}/api/create-upload"))
-        .json(&announced)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let target = &plan["uploads"][0];
-    let mut put = client.put(target["url"].as_str().unwrap());
-    for (name, value) in target["headers"].as_object().unwrap() {
-        put = put.header(name, value.as_str().unwrap());
-    }
-    let stored = put.body(std::fs::read(clip).unwrap()).send().await.unwrap();
-    assert!(stored.status().is_success(), "{:?}", stored.text().await);
+    let plan = announce_and_upload(&reqwest::Client::new(), &base, None, &announced, clip).await;
     let queue = &worker.backends.queue;
     let delivery =
         queue.receive(1, LONG, Duration::from_secs(5)).await.unwrap().pop().expect("a queued event");
