@@ -15,8 +15,8 @@ use transflow_tests::dev_server::{DevServer, bake_into};
 use transflow_tests::stack::announce;
 use transflow_tests::{media, variant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
-const JWT_SECRET: &str = "ops-process-test-secret-0123456789";
+use super::{BINARY, JWT_SECRET, token};
+
 /// Bounds every wait, so a broken test fails instead of hanging; none is meant to come near it.
 const GUARD: Duration = Duration::from_secs(120);
 
@@ -29,12 +29,6 @@ fn cli(config: &Path, data: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("transflow runs")
-}
-
-fn token() -> String {
-    Auth::Jwt { secret: JWT_SECRET.as_bytes().to_vec(), user_claim: "sub".into() }
-        .token_for("dev", Duration::from_secs(600))
-        .unwrap()
 }
 
 /// A data directory holding the never-ending fixture template and a config of `extra` after

@@ -1,4 +1,7 @@
-//! `transflow dev` as a process: a worker killed mid-job, and the page driven by Chromium.
+//! The `transflow` binary as a process: `dev` with a worker killed mid-job and the page driven
+//! by Chromium, and (in [`ops`]) what an operator meets. One test binary, one link.
+
+mod ops;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
