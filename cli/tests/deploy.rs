@@ -39,6 +39,18 @@ cors_origins = ["https://app.example"]
 /// Runs `transflow deploy ARGS` in `dir` (outside the checkout) with nothing but `PATH`, the
 /// emulator's environment and `env`.
 fn run_deploy(server: &MotoServer, dir: &Path, config: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_deploy_in(server, dir, dir, config, args, env)
+}
+
+/// [`run_deploy`] with the config in `dir`, run from `cwd`.
+fn run_deploy_in(
+    server: &MotoServer,
+    dir: &Path,
+    cwd: &Path,
+    config: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let path = dir.join("transflow.toml");
     std::fs::write(&path, config).unwrap();
     Command::new(BINARY)
@@ -50,7 +62,7 @@ fn run_deploy(server: &MotoServer, dir: &Path, config: &str, args: &[&str], env:
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(server.env())
         .envs(env.iter().copied())
-        .current_dir(dir)
+        .current_dir(cwd)
         .output()
         .expect("the CLI runs")
 }
@@ -337,9 +349,12 @@ async fn build_without_a_docker_daemon_prints_the_commands_from_any_directory() 
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo-worker:v1";
 
-    // A dry run names the registry the new repository will have, not a placeholder.
+    // A dry run names the registry the new repository will have, not a placeholder. Run from
+    // a directory inside the checkout but not its root: the checkout is found walking up (the
+    // binary itself may live outside it, under another CARGO_TARGET_DIR).
+    let inside = checkout.join("cli").join("src");
     for args in [&["--dry-run", "--build", "--tag", "v1"][..], &["--build", "--tag", "v1"][..]] {
-        let output = run_deploy(&server, dir.path(), &config, args, &env);
+        let output = run_deploy_in(&server, dir.path(), &inside, &config, args, &env);
         let plan = plan_of(&output);
         assert!(output.status.success(), "{plan:#?}\n{}", String::from_utf8_lossy(&output.stderr));
         let built = line(&plan, "image", image);
