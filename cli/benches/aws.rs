@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
-use transflow_host::LoadSource;
+use transflow_runtime::LoadSource;
 use transflow_tests::deployment::{Deployment, another_version};
 use transflow_tests::lambda_runtime_api::RuntimeApi;
 use transflow_tests::stack::publish_component;

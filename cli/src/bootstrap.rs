@@ -4,17 +4,18 @@
 //! optional `transflow.toml`; everything written goes under `/tmp`, the only writable place in
 //! Lambda. The worker, its engine and its compiled-template cache live as long as the sandbox,
 //! so warm invocations skip all of it. The handler itself is
-//! [`transflow_host::lambda::handle_batch`].
+//! [`transflow_service::lambda::handle_batch`].
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::config::Config;
-use transflow_host::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
-use transflow_host::worker::Worker;
-use transflow_host::worker::setup::{WorkerDirs, configured_notify_secret};
+use transflow_service::backends::{BackendKind, open_backends};
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
+use transflow_service::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
+use transflow_service::worker::Worker;
+use transflow_service::worker::setup::{WorkerDirs, configured_notify_secret};
 
 /// The longest a response waits for webhook deliveries of the batch; retries beyond it are
 /// lost when the sandbox is frozen.
@@ -41,13 +42,14 @@ async fn main() -> Result<(), Error> {
 async fn start() -> Result<Worker, Error> {
     let config_path =
         std::env::var_os("TRANSFLOW_CONFIG").map_or_else(|| PathBuf::from("transflow.toml"), PathBuf::from);
-    let config = Config::load(&config_path, std::env::vars())?;
+    let mut config = Config::load(&config_path, std::env::vars())?;
+    config.backend = BackendKind::Aws;
     let data_dir =
         std::env::var_os("TRANSFLOW_DATA_DIR").map_or_else(|| PathBuf::from("/tmp/transflow"), PathBuf::from);
-    let backends = AwsClients::connect(&config.aws).await.backends(&config, None).await?;
+    let backends = open_backends(&config, &Layout::under(&data_dir)).await?.backends;
     // A new Lambda environment starts with an empty /tmp: the cache key can live in memory.
     let dirs = WorkerDirs { work: data_dir.join("work"), cache: data_dir.join("cache"), cache_key: None };
-    Ok(transflow_host::worker::setup::worker(&config, backends, dirs, configured_notify_secret(&config)?)
+    Ok(transflow_service::worker::setup::worker(&config, backends, dirs, configured_notify_secret(&config)?)
         .await?)
 }
 

@@ -18,8 +18,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "TRANSFLOW_CONFIG", default_value = "transflow.toml")]
     pub config: PathBuf,
 
-    /// Use the AWS backends of `[aws]` (S3, DynamoDB) instead of the embedded ones, for
-    /// `status` and `templates`.
+    /// Use the AWS backends of `[aws]` (S3, DynamoDB, SQS) instead of the embedded ones, for
+    /// `status` and `templates`: the same as `backend = "aws"` in the configuration.
     #[arg(long, global = true)]
     pub aws: bool,
 

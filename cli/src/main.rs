@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, filtered by `TRANSFLOW_LOG`, else `RUST_LOG`, else warnings and errors only
-/// (`EnvFilter` syntax, e.g. `info` or `transflow_host=debug`). On a terminal they are coloured
+/// (`EnvFilter` syntax, e.g. `info` or `transflow_service=debug`). On a terminal they are coloured
 /// text for people; anywhere else (a file, a pipe, a log collector) one JSON object per line,
 /// without colour codes.
 fn init_logging() {

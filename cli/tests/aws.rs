@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use transflow_host::assembly::{AssemblyState, AssemblyStatus};
-use transflow_host::backends::aws::SqsJobQueue;
-use transflow_host::backends::{BlobSpec, JobQueue};
-use transflow_host::lambda::{STOP_MARGIN, handle_batch};
-use transflow_host::worker::Processed;
-use transflow_host::worker::run_loop::{LoopSettings, run_loop};
+use transflow_aws::SqsJobQueue;
+use transflow_service::lambda::{STOP_MARGIN, handle_batch};
+use transflow_service::worker::Processed;
+use transflow_service::worker::run_loop::{LoopSettings, run_loop};
+use transflow_store::assembly::{AssemblyState, AssemblyStatus};
+use transflow_store::backends::{BlobSpec, JobQueue};
 use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
 use transflow_tests::{contract, ffprobe, media, play_hls, stream, variant};
@@ -523,7 +523,7 @@ async fn cleanup_of_one_branch_leaves_the_other_intact() {
     let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
     let blobs = &deployment.backends.blobs;
     let statuses = &deployment.backends.statuses;
-    let now = transflow_host::assembly::now_rfc3339();
+    let now = transflow_store::assembly::now_rfc3339();
     for branch in ["a", "b"] {
         for key in [format!("uploads/{branch}/x/u1/clip.mp4"), format!("outputs/{branch}/x/thumbs/1.jpg")] {
             let spec = BlobSpec { content_type: "application/octet-stream".into(), ..BlobSpec::default() };
@@ -587,7 +587,7 @@ async fn the_aws_backends_keep_the_backend_contract() {
     assert!(item.contains_key("status") && !item.contains_key("status_ref"), "shrunk back inline");
 
     // A record past DynamoDB's item limit lives in S3; the item keeps its key.
-    let mut large = contract::status("spill-1", "main", &transflow_host::assembly::now_rfc3339());
+    let mut large = contract::status("spill-1", "main", &transflow_store::assembly::now_rfc3339());
     large.fields.insert("notes".into(), "x".repeat(600 * 1024));
     deployment.backends.statuses.create(&large).await.unwrap();
     let item = raw_item(&deployment, "spill-1").await;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-use transflow_host::backends::aws::AwsClients;
+use transflow_aws::AwsClients;
 use transflow_tests::moto::MotoServer;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_transflow");

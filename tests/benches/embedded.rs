@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 use tokio::io::AsyncRead;
-use transflow_host::backends::local::LocalBlobStore;
-use transflow_host::backends::{BlobSpec, BlobStore};
+use transflow_local::LocalBlobStore;
+use transflow_store::backends::{BlobSpec, BlobStore};
 use transflow_tests::stack::TestStack;
 
 const CONNECTIONS: usize = 32;

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 use test_components as components;
-use transflow_host::job::JobState;
-use transflow_host::{EngineSettings, JobLimits, LoadSource, TemplateEngine};
+use transflow_runtime::job::JobState;
+use transflow_runtime::{EngineSettings, JobLimits, LoadSource, TemplateEngine};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("video-thumbnails", components::VIDEO_THUMBNAILS),

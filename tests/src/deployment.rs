@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use transflow_host::api::{ApiState, Auth, app};
-use transflow_host::assembly::AssemblyStatus;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::config::Config;
-use transflow_host::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
-use transflow_host::worker::setup::WorkerDirs;
-use transflow_host::worker::{Backends, Worker};
+use transflow_aws::AwsClients;
+use transflow_service::api::{ApiState, Auth, app};
+use transflow_service::backends::OpenedBackends;
+use transflow_service::config::Config;
+use transflow_service::lambda::{SqsBatchResponse, SqsEvent, handle_batch};
+use transflow_service::worker::Worker;
+use transflow_service::worker::setup::WorkerDirs;
+use transflow_store::assembly::AssemblyStatus;
+use transflow_store::backends::Backends;
 
 /// The deployed project's config: no Lambda worker, and a short function timeout (queue
 /// visibility 12 s), so tests see retries within seconds. It ends inside `[aws]`.
@@ -70,7 +72,7 @@ impl Deployment {
         let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config());
         let mappings = lambda.list_event_source_mappings().send().await.unwrap();
         assert!(mappings.event_source_mappings().is_empty(), "nothing takes the queue from the tests");
-        let backends = clients.backends(&config, None).await.unwrap();
+        let backends = clients.open(&config.aws_settings(), None).await.unwrap();
         let queue_url =
             clients.sqs.get_queue_url().queue_name("tf-jobs").send().await.unwrap().queue_url.unwrap();
         let deployment =
@@ -121,7 +123,7 @@ impl Deployment {
             cache: self.dir.path().join(name).join("cache"),
             cache_key: None,
         };
-        let mut worker = transflow_host::worker::setup::worker(config, self.backends.clone(), dirs, None)
+        let mut worker = transflow_service::worker::setup::worker(config, self.backends.clone(), dirs, None)
             .await
             .expect("the worker starts");
         worker.worker_id = name.into();
@@ -132,12 +134,12 @@ impl Deployment {
     pub async fn serve_api(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let notifier = transflow_host::worker::setup::notifier(&self.config, &self.backends, None).unwrap();
+        let notifier =
+            transflow_service::worker::setup::notifier(&self.config, &self.backends, None).unwrap();
         let state = ApiState::new(
             &self.config,
-            self.backends.clone(),
+            OpenedBackends { backends: self.backends.clone(), local_blobs: None },
             Auth::Disabled,
-            None,
             Some(base.clone()),
             notifier,
         );

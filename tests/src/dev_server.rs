@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use transflow_host::backends::local::DirTemplateRegistry;
-use transflow_host::{EngineSettings, JobLimits, TemplateEngine};
+use transflow_local::DirTemplateRegistry;
+use transflow_runtime::{EngineSettings, JobLimits, TemplateEngine};
 
 /// A running `transflow dev`.
 #[derive(Debug)]

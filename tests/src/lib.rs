@@ -14,12 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
-use transflow_host::assembly::AssemblyStatus;
-use transflow_host::media::SandboxSettings;
-use transflow_host::{
-    AssemblyRequest, EngineSettings, JobLimits, MediaTools, Runner, TemplateEngine, ToolSettings,
-    UploadSource,
-};
+use transflow_ffmpeg::SandboxSettings;
+use transflow_ffmpeg::{MediaTools, ToolSettings};
+use transflow_runtime::{AssemblyRequest, EngineSettings, JobLimits, Runner, TemplateEngine, UploadSource};
+use transflow_store::assembly::AssemblyStatus;
 
 /// Media generated once per test binary with ffmpeg's lavfi sources.
 #[derive(Debug)]

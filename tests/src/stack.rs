@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use transflow_host::TemplateEngine;
-use transflow_host::backends::{TemplateRegistry, TemplateVersion};
-use transflow_host::config::Config;
-use transflow_host::embedded::{Layout, Stack};
-use transflow_host::worker::Worker;
+use transflow_runtime::TemplateEngine;
+use transflow_service::config::Config;
+use transflow_service::embedded::{Layout, Stack};
+use transflow_service::worker::Worker;
+use transflow_store::backends::{TemplateRegistry, TemplateVersion};
 
 /// A running stack and a client for it.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ pub async fn publish_component(
         sha256: template.version.clone(),
         size: bytes.len() as u64,
         language: "rust".into(),
-        published_at: transflow_host::assembly::now_rfc3339(),
+        published_at: transflow_store::assembly::now_rfc3339(),
         description: template.description.clone(),
     };
     registry.publish(bytes, version.clone()).await.expect("publish");

@@ -4,15 +4,15 @@
 use crate::cli::CleanupArgs;
 use anyhow::Result;
 use std::process::ExitCode;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::backends::delete_branch;
-use transflow_host::config::Config;
+use transflow_service::config::Config;
+use transflow_store::backends::delete_branch;
 
 /// Deletes and reports counts.
 pub async fn cleanup(config: &Config, args: CleanupArgs) -> Result<ExitCode> {
-    let clients = AwsClients::connect(&config.aws).await;
+    let clients = config.aws_clients().await;
+    let settings = config.aws_settings();
     let deleted =
-        delete_branch(clients.blobs(config).as_ref(), clients.statuses(config).as_ref(), &args.branch)
+        delete_branch(clients.blobs(&settings).as_ref(), clients.statuses(&settings).as_ref(), &args.branch)
             .await?;
     println!(
         "branch {}: deleted {} upload(s), {} output(s), {} status record(s)",

@@ -15,8 +15,8 @@ use anyhow::{Result, anyhow};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use std::fmt;
 use std::process::ExitCode;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::config::{AwsNames, Config};
+use transflow_aws::AwsClients;
+use transflow_service::config::{AwsNames, Config};
 
 /// What `transflow deploy` is asked to do.
 #[derive(Debug, Clone)]
@@ -99,7 +99,7 @@ pub async fn run(config: &Config, args: DeployArgs) -> Result<ExitCode> {
         build: args.build,
         image_tag: args.tag.unwrap_or_else(|| default_image_tag(&config.branch)),
     };
-    let clients = AwsClients::connect(&config.aws).await;
+    let clients = config.aws_clients().await;
     let (plan, outcome) = deploy(config, &clients, &options).await;
     print!("{plan}");
     outcome?;

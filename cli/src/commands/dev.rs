@@ -5,8 +5,8 @@ use crate::cli::DevArgs;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use transflow_host::config::Config;
-use transflow_host::embedded::{Layout, Stack};
+use transflow_service::config::Config;
+use transflow_service::embedded::{Layout, Stack};
 
 /// Serves until a shutdown signal; then hands unfinished jobs back to the queue.
 pub async fn dev(paths: &Layout, config: Config, args: DevArgs) -> Result<ExitCode> {

@@ -16,9 +16,10 @@ use crate::cli::{Cli, Command};
 use anyhow::Result;
 use std::process::ExitCode;
 use std::sync::Arc;
-use transflow_host::config::Config;
-use transflow_host::embedded::Layout;
-use transflow_host::{EngineSettings, JobLimits, TemplateEngine};
+use transflow_runtime::{EngineSettings, JobLimits, TemplateEngine};
+use transflow_service::backends::BackendKind;
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
 
 /// Runs the parsed command.
 pub async fn execute(cli: Cli) -> Result<ExitCode> {
@@ -26,14 +27,17 @@ pub async fn execute(cli: Cli) -> Result<ExitCode> {
     if let Some(data_dir) = cli.data_dir {
         config.data_dir = data_dir;
     }
+    if cli.aws {
+        config.backend = BackendKind::Aws;
+    }
     let paths = Layout::under(&config.data_dir);
     match cli.command {
         Command::Bake(args) => bake::bake(&paths, &config, args).await,
         Command::New(command) => new::new(command),
         Command::Run(args) => run::run(&paths, &config, args).await,
         Command::Dev(args) => dev::dev(&paths, config, args).await,
-        Command::Status(args) => status::status(&paths, &config, cli.aws, args).await,
-        Command::Templates(command) => templates::templates(&paths, &config, cli.aws, command).await,
+        Command::Status(args) => status::status(&paths, &config, args).await,
+        Command::Templates(command) => templates::templates(&paths, &config, command).await,
         Command::Serve(args) => serve::serve(&config, args).await,
         Command::Worker(args) => worker::worker(&paths, &config, args).await,
         Command::Token(args) => token::token(&paths, &config, args),

@@ -6,13 +6,14 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use transflow_host::assembly::{AssemblyStatus, ErrorCode};
-use transflow_host::backends::TemplateRegistry;
-use transflow_host::backends::local::DirTemplateRegistry;
-use transflow_host::config::Config;
-use transflow_host::embedded::Layout;
-use transflow_host::process_dir::ProcessDir;
-use transflow_host::{AssemblyRequest, JobLimits, MediaTools, Runner, UploadSource};
+use transflow_ffmpeg::MediaTools;
+use transflow_local::DirTemplateRegistry;
+use transflow_runtime::{AssemblyRequest, JobLimits, Runner, UploadSource};
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
+use transflow_store::assembly::{AssemblyStatus, ErrorCode};
+use transflow_store::backends::TemplateRegistry;
+use transflow_store::process_dir::ProcessDir;
 
 /// Runs the assembly and prints its status; exit code 1 when it failed.
 pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitCode> {

@@ -7,25 +7,29 @@ use anyhow::{Context, Result, anyhow};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use transflow_host::api::server::{self, ServerTimeouts};
-use transflow_host::api::{ApiState, Auth, app};
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::config::Config;
-use transflow_host::worker::setup::{configured_notify_secret, notifier};
+use transflow_service::api::server::{self, ServerTimeouts};
+use transflow_service::api::{ApiState, Auth, app};
+use transflow_service::backends::{BackendKind, open_backends};
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
+use transflow_service::worker::setup::{configured_notify_secret, notifier};
 
 /// Serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: &Config, args: ServeArgs) -> Result<ExitCode> {
     let auth = Auth::from_config(&config.auth, || {
         Err(anyhow!("`auth.jwt_secret` is required (or set `auth.disabled = true` on a trusted network)"))
     })?;
-    let backends = AwsClients::connect(&config.aws).await.backends(config, None).await?;
+    let mut config = config.clone();
+    config.backend = BackendKind::Aws;
+    let config = &config;
+    let opened = open_backends(config, &Layout::under(&config.data_dir)).await?;
     let listen = args.listen.as_deref().unwrap_or(&config.server.listen);
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
-    let notifier = notifier(config, &backends, configured_notify_secret(config)?)?;
-    let state = ApiState::new(config, backends, auth, None, Some(public_url.clone()), notifier.clone());
+    let notifier = notifier(config, &opened.backends, configured_notify_secret(config)?)?;
+    let state = ApiState::new(config, opened, auth, Some(public_url.clone()), notifier.clone());
     println!("Transflow API on http://{address} (AWS backends)");
     if state.file_tokens.is_none() {
         println!("  file URLs (/r/…): off; set `server.signing_key` (and give the workers the same)");

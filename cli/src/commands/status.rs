@@ -4,27 +4,21 @@
 use crate::cli::StatusArgs;
 use anyhow::{Result, bail};
 use std::process::ExitCode;
-use std::sync::Arc;
-use transflow_host::backends::StatusStore;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::backends::local::SqliteStatusStore;
-use transflow_host::config::Config;
-use transflow_host::embedded::Layout;
+use transflow_service::backends::{BackendKind, open_status_store};
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
 
 /// Prints the status JSON; exit code 1 when the assembly failed.
-pub async fn status(paths: &Layout, config: &Config, aws: bool, args: StatusArgs) -> Result<ExitCode> {
-    let (store, origin): (Arc<dyn StatusStore>, String) = if aws {
-        let table = config.aws_names().table;
-        (AwsClients::connect(&config.aws).await.statuses(config), format!("table {table}"))
-    } else {
-        if !paths.status_db.is_file() {
-            bail!(
-                "no status store at {}\nhint: assemblies are recorded by `transflow dev`; pass --aws for a deployment",
-                paths.status_db.display()
-            );
-        }
-        (Arc::new(SqliteStatusStore::open(&paths.status_db)?), paths.status_db.display().to_string())
+pub async fn status(paths: &Layout, config: &Config, args: StatusArgs) -> Result<ExitCode> {
+    let origin = match config.backend {
+        BackendKind::Aws => format!("table {}", config.aws_names().table),
+        BackendKind::Local if !paths.status_db.is_file() => bail!(
+            "no status store at {}\nhint: assemblies are recorded by `transflow dev`; pass --aws for a deployment",
+            paths.status_db.display()
+        ),
+        BackendKind::Local => paths.status_db.display().to_string(),
     };
+    let store = open_status_store(config, paths).await?;
     let Some(record) = store.get(&args.assembly_id).await? else {
         bail!("no assembly {} in {origin}", args.assembly_id);
     };

@@ -4,26 +4,14 @@
 use crate::cli::TemplatesCommand;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
-use std::sync::Arc;
-use transflow_host::JobLimits;
-use transflow_host::backends::TemplateRegistry;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::backends::local::DirTemplateRegistry;
-use transflow_host::config::Config;
-use transflow_host::embedded::Layout;
+use transflow_runtime::JobLimits;
+use transflow_service::backends::open_template_registry;
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
 
 /// Runs one registry command.
-pub async fn templates(
-    paths: &Layout,
-    config: &Config,
-    aws: bool,
-    command: TemplatesCommand,
-) -> Result<ExitCode> {
-    let registry: Arc<dyn TemplateRegistry> = if aws {
-        AwsClients::connect(&config.aws).await.templates(config)
-    } else {
-        Arc::new(DirTemplateRegistry::new(&paths.templates))
-    };
+pub async fn templates(paths: &Layout, config: &Config, command: TemplatesCommand) -> Result<ExitCode> {
+    let registry = open_template_registry(config, paths).await;
     match command {
         TemplatesCommand::Publish(args) => {
             let bytes = fs_err::read(&args.wasm)?;

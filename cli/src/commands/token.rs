@@ -5,9 +5,9 @@ use crate::cli::TokenArgs;
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 use std::time::SystemTime;
-use transflow_host::assembly::rfc3339;
-use transflow_host::config::Config;
-use transflow_host::embedded::{Layout, auth};
+use transflow_service::config::Config;
+use transflow_service::embedded::{Layout, auth};
+use transflow_store::assembly::rfc3339;
 
 /// Prints the token alone on stdout (for `TOKEN=$(transflow token --user …)`), and what it is
 /// on stderr.

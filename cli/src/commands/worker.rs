@@ -7,11 +7,11 @@ use anyhow::Result;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::config::Config;
-use transflow_host::embedded::Layout;
-use transflow_host::worker::run_loop::{LoopSettings, run_loop};
-use transflow_host::worker::setup::{WorkerDirs, configured_notify_secret};
+use transflow_service::backends::{BackendKind, open_backends};
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
+use transflow_service::worker::run_loop::{LoopSettings, run_loop};
+use transflow_service::worker::setup::{WorkerDirs, configured_notify_secret};
 
 /// How long a stopping worker waits for webhook deliveries still in flight.
 const WEBHOOK_DRAIN: Duration = Duration::from_secs(10);
@@ -19,15 +19,20 @@ const WEBHOOK_DRAIN: Duration = Duration::from_secs(10);
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn worker(paths: &Layout, config: &Config, args: WorkerArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let clients = AwsClients::connect(&config.aws).await;
-    let backends = clients.backends(config, args.queue_url.as_deref()).await?;
+    let mut config = config.clone();
+    config.backend = BackendKind::Aws;
+    if args.queue_url.is_some() {
+        config.aws.queue_url = args.queue_url;
+    }
+    let config = &config;
+    let backends = open_backends(config, paths).await?.backends;
     let dirs = WorkerDirs {
         work: paths.work.clone(),
         cache: paths.cache.clone(),
         cache_key: Some(paths.cache_key()),
     };
     let worker = Arc::new(
-        transflow_host::worker::setup::worker(config, backends, dirs, configured_notify_secret(config)?)
+        transflow_service::worker::setup::worker(config, backends, dirs, configured_notify_secret(config)?)
             .await?,
     );
     eprintln!(

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use transflow_host::api::Auth;
+use transflow_service::api::Auth;
 use transflow_tests::browser::Browser;
 use transflow_tests::dev_server::{DevServer, bake_into};
 use transflow_tests::stack::announce;

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use transflow_host::api::Auth;
+use transflow_service::api::Auth;
 use transflow_tests::deployment::Deployment;
 use transflow_tests::dev_server::{DevServer, bake_into};
 use transflow_tests::stack::announce;

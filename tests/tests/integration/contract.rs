@@ -3,11 +3,11 @@
 
 use serde_json::json;
 use std::time::Duration;
-use transflow_host::assembly::now_rfc3339;
-use transflow_host::backends::local::{LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
-use transflow_host::backends::{BackendError, Created, StatusStore, Versioned};
-use transflow_host::config::Config;
-use transflow_host::embedded::{Layout, Stack};
+use transflow_local::{LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
+use transflow_service::config::Config;
+use transflow_service::embedded::{Layout, Stack};
+use transflow_store::assembly::now_rfc3339;
+use transflow_store::backends::{BackendError, Created, StatusStore, Versioned};
 use transflow_tests::contract::{self, status};
 use transflow_tests::media;
 use transflow_tests::stack::{announce, announce_and_upload, publish_templates};

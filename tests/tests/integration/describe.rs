@@ -60,7 +60,7 @@ async fn built_in_templates_describe_their_steps_and_fields() {
 
 #[tokio::test]
 async fn loads_come_from_memory_then_the_disk_cache() {
-    use transflow_host::LoadSource;
+    use transflow_runtime::LoadSource;
     let harness = Harness::new().await;
     let bytes = std::fs::read(components::VIDEO_THUMBNAILS).unwrap();
     let (first, source) = harness.engine.load(&bytes).await.unwrap();
@@ -74,5 +74,5 @@ async fn loads_come_from_memory_then_the_disk_cache() {
 async fn bytes_that_are_not_a_component_are_rejected() {
     let harness = Harness::new().await;
     let error = harness.engine.load(b"\0asm not really").await.unwrap_err();
-    assert!(matches!(error, transflow_host::EngineError::Compile(_)), "{error}");
+    assert!(matches!(error, transflow_runtime::EngineError::Compile(_)), "{error}");
 }

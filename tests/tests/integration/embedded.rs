@@ -160,7 +160,7 @@ async fn another_users_assembly_is_not_found() {
     let plan =
         json_of(stack.create_upload("video-thumbnails", &[media().clip.as_path()], json!({})).await).await;
     let id = plan["assembly_id"].as_str().unwrap();
-    let auth = transflow_host::api::Auth::Jwt {
+    let auth = transflow_service::api::Auth::Jwt {
         secret: b"integration-test-secret-0123456789".to_vec(),
         user_claim: "sub".into(),
     };
@@ -219,14 +219,14 @@ async fn a_job_that_keeps_failing_is_dead_lettered_with_its_error_in_status() {
     // A template whose component vanished from the registry after publishing: every attempt
     // fails to fetch it (a storage fault, so the job is retried, not failed at once).
     let registry_dir = stack.layout.templates.clone();
-    let other_engine = transflow_host::TemplateEngine::new(transflow_host::EngineSettings {
+    let other_engine = transflow_runtime::TemplateEngine::new(transflow_runtime::EngineSettings {
         cache_dir: registry_dir.join("../other-cache"),
         cache_key_file: None,
         max_instances: 2,
-        limits: transflow_host::JobLimits::default(),
+        limits: transflow_runtime::JobLimits::default(),
     })
     .unwrap();
-    let registry = transflow_host::backends::local::DirTemplateRegistry::new(&registry_dir);
+    let registry = transflow_local::DirTemplateRegistry::new(&registry_dir);
     transflow_tests::stack::publish_templates(&other_engine, &registry, &[test_components::AUDIO_ENCODE])
         .await;
     for entry in std::fs::read_dir(registry_dir.join("audio-encode")).unwrap() {
@@ -346,7 +346,7 @@ async fn run_with_webhook(stack: &TestStack, receiver: &Receiver, tag: &str) -> 
 #[tokio::test]
 async fn webhooks_are_signed_and_retried_after_server_errors_only() {
     let stack = TestStack::start(|_| {}).await;
-    let secret: transflow_host::webhook::WebhookSecret =
+    let secret: transflow_service::webhook::WebhookSecret =
         transflow_tests::stack::WEBHOOK_SECRET.parse().unwrap();
 
     let flaky = Receiver::start(&[500, 500, 200]).await;

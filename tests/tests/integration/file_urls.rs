@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use transflow_host::backends::prefix_urls::PrefixSigner;
+use transflow_store::prefix_urls::PrefixSigner;
 use transflow_tests::stack::{TestStack, publish_templates};
 use transflow_tests::{media, play_hls, raw_get_status, stream, variant};
 

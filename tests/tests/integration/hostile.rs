@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use test_components as components;
-use transflow_host::JobLimits;
+use transflow_runtime::JobLimits;
 use transflow_tests::{Harness, assert_completed, ffmpeg_builds, media, result_path};
 
 async fn fails_then_host_still_works(limits: JobLimits, component: &str, code: &str, step: &str) -> String {

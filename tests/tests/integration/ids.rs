@@ -21,6 +21,6 @@ async fn the_same_inputs_give_the_same_id_in_any_order() {
     let fields = std::collections::BTreeMap::from([("count".to_owned(), "1".to_owned())]);
     assert_eq!(
         a.assembly_id,
-        transflow_host::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test", &fields)
+        transflow_store::assembly::assembly_id(&md5s, "video-thumbnails", "tester", "test", &fields)
     );
 }

@@ -10,8 +10,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use test_components as components;
-use transflow_host::workspace::MAX_RESERVED_OUTPUTS;
-use transflow_host::{AssemblyRequest, EngineError, MediaTools, Runner, ToolSettings, UploadSource};
+use transflow_ffmpeg::{MediaTools, ToolSettings};
+use transflow_runtime::workspace::MAX_RESERVED_OUTPUTS;
+use transflow_runtime::{AssemblyRequest, EngineError, Runner, UploadSource};
 use transflow_tests::{Harness, assert_completed, ffprobe, media, result_path};
 
 fn md5_hex(bytes: &[u8]) -> String {

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use transflow_host::backends::BlobSpec;
+use transflow_store::backends::BlobSpec;
 use transflow_tests::media;
 use transflow_tests::stack::{TestStack, announce};
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use test_components as components;
-use transflow_host::assembly::{AssemblyStatus, FileRecord};
+use transflow_store::assembly::{AssemblyStatus, FileRecord};
 use transflow_tests::{Harness, assert_completed, ffprobe, media, result_path, stream};
 
 /// Upload names (without the extension) the brief is about, with the stems expected from them.

@@ -4,7 +4,7 @@ use test_components as components;
 use transflow_tests::{Harness, assert_completed, media};
 
 /// Runs the args fixture; `|` separates arguments, `{input}`/`{output}` are the real paths.
-async fn run_args(harness: &Harness, args: &str) -> transflow_host::assembly::AssemblyStatus {
+async fn run_args(harness: &Harness, args: &str) -> transflow_store::assembly::AssemblyStatus {
     harness.run(components::FFMPEG_ARGS, &[&media().clip], &[("args", args)]).await.status
 }
 

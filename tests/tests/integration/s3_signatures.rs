@@ -9,8 +9,8 @@ use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use transflow_host::backends::aws::{AwsClients, S3BlobStore};
-use transflow_host::backends::{BlobSpec, BlobStore, UploadTarget};
+use transflow_aws::{AwsClients, S3BlobStore};
+use transflow_store::backends::{BlobSpec, BlobStore, UploadTarget};
 
 const ACCESS_KEY: &str = "AKIDTRANSFLOWTEST";
 const SECRET_KEY: &str = "transflow-test-secret-key-0123456789";

@@ -7,8 +7,8 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
-use transflow_host::media::{OutputBudget, SandboxSettings};
-use transflow_host::{MediaTools, ToolSettings};
+use transflow_ffmpeg::{MediaTools, ToolSettings};
+use transflow_ffmpeg::{OutputBudget, SandboxSettings};
 use transflow_tests::{ffmpeg_builds, media};
 
 /// A workspace with one input, a step output directory, and a host directory beside it

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use test_components as components;
-use transflow_host::JobLimits;
+use transflow_runtime::JobLimits;
 use transflow_tests::{
     Harness, Run, assert_completed, duration, ffmpeg_builds, ffprobe, lavfi, media, result_path, stream,
 };
@@ -12,9 +12,9 @@ use transflow_tests::{
 const H264: [&str; 6] = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"];
 
 fn results<'a>(
-    status: &'a transflow_host::assembly::AssemblyStatus,
+    status: &'a transflow_store::assembly::AssemblyStatus,
     step: &str,
-) -> &'a [transflow_host::assembly::FileRecord] {
+) -> &'a [transflow_store::assembly::FileRecord] {
     status
         .results
         .get(step)

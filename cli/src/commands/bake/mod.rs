@@ -15,12 +15,11 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use transflow_host::backends::aws::AwsClients;
-use transflow_host::backends::local::DirTemplateRegistry;
-use transflow_host::backends::{TemplateRegistry, TemplateVersion};
-use transflow_host::config::Config;
-use transflow_host::embedded::Layout;
-use transflow_host::{JobLimits, TemplateEngine};
+use transflow_local::DirTemplateRegistry;
+use transflow_runtime::{JobLimits, TemplateEngine};
+use transflow_service::config::Config;
+use transflow_service::embedded::Layout;
+use transflow_store::backends::{TemplateRegistry, TemplateVersion};
 
 /// A template's source directory and how it is built.
 #[derive(Debug)]
@@ -67,7 +66,7 @@ pub async fn bake(paths: &Layout, config: &Config, args: BakeArgs) -> Result<Exi
     let mut registries: Vec<Arc<dyn TemplateRegistry>> =
         vec![Arc::new(DirTemplateRegistry::new(&registry_dir))];
     if args.publish {
-        registries.push(AwsClients::connect(&config.aws).await.templates(config));
+        registries.push(config.aws_clients().await.templates(&config.aws_settings()));
     }
     let engine = super::engine(paths, JobLimits::default())?;
     let total = sources.len();
@@ -112,7 +111,7 @@ pub(super) async fn checked_version(
         sha256: template.version.clone(),
         size: bytes.len() as u64,
         language: language.into(),
-        published_at: transflow_host::assembly::now_rfc3339(),
+        published_at: transflow_store::assembly::now_rfc3339(),
         description: template.description.clone(),
     })
 }

@@ -20,23 +20,16 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use transflow_host::config::{AwsNames, Config};
+use transflow_aws::schema::{BRANCH_INDEX, BRANCH_KEY, CREATED_KEY, TABLE_KEY, UPLOADS_KEY_PREFIX};
+use transflow_service::config::{AwsNames, Config};
 
 /// Queue attributes as SQS takes and returns them: strings.
 pub type Attributes = BTreeMap<QueueAttributeName, String>;
 
-/// Where uploads land; the lifecycle rule and the notification both watch it.
-const UPLOADS_PREFIX: &str = "uploads/";
 /// Id of the lifecycle rule deploy owns; other rules on the bucket are kept.
 pub const UPLOADS_RULE_ID: &str = "transflow-uploads-expiry";
 /// Id of the queue notification deploy owns; other notifications on the bucket are kept.
 pub const NOTIFICATION_ID: &str = "transflow-uploads";
-/// The status table's partition key.
-const TABLE_KEY: &str = "assembly_id";
-/// The index `list_branch` queries: a branch's records by creation time.
-pub const BRANCH_INDEX: &str = "branch-created";
-/// The attribute DynamoDB's TTL reads (epoch seconds).
-pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// SQS's longest retention: dead letters wait two weeks for someone to look at them.
 const DEAD_LETTER_RETENTION_SECS: u32 = 14 * 24 * 3600;
 /// Lambda's pollers receive messages they then fail to hand over when the function is
@@ -75,7 +68,7 @@ pub fn uploads_expiry_rule(days: i32) -> Result<LifecycleRule, BuildError> {
     LifecycleRule::builder()
         .id(UPLOADS_RULE_ID)
         .status(ExpirationStatus::Enabled)
-        .filter(LifecycleRuleFilter::builder().prefix(UPLOADS_PREFIX).build())
+        .filter(LifecycleRuleFilter::builder().prefix(UPLOADS_KEY_PREFIX).build())
         .expiration(LifecycleExpiration::builder().days(days).build())
         .abort_incomplete_multipart_upload(
             AbortIncompleteMultipartUpload::builder().days_after_initiation(1).build(),
@@ -195,7 +188,7 @@ pub fn decode_policy_document(encoded: &str) -> String {
 
 /// New objects under `uploads/` are announced on the job queue.
 pub fn upload_notification(queue_arn: &str) -> Result<QueueConfiguration, BuildError> {
-    let prefix = FilterRule::builder().name(FilterRuleName::Prefix).value(UPLOADS_PREFIX).build();
+    let prefix = FilterRule::builder().name(FilterRuleName::Prefix).value(UPLOADS_KEY_PREFIX).build();
     QueueConfiguration::builder()
         .id(NOTIFICATION_ID)
         .queue_arn(queue_arn)
@@ -238,7 +231,7 @@ pub fn same_notification(current: &QueueConfiguration, wanted: &QueueConfigurati
 
 /// The attributes the table's key and index name (DynamoDB wants only those declared).
 pub fn table_attributes() -> Result<Vec<AttributeDefinition>, BuildError> {
-    [TABLE_KEY, "branch", "created_at"]
+    [TABLE_KEY, BRANCH_KEY, CREATED_KEY]
         .into_iter()
         .map(|name| {
             AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
@@ -255,8 +248,8 @@ pub fn table_key() -> Result<Vec<KeySchemaElement>, BuildError> {
 pub fn branch_index() -> Result<GlobalSecondaryIndex, BuildError> {
     GlobalSecondaryIndex::builder()
         .index_name(BRANCH_INDEX)
-        .key_schema(key("branch", KeyType::Hash)?)
-        .key_schema(key("created_at", KeyType::Range)?)
+        .key_schema(key(BRANCH_KEY, KeyType::Hash)?)
+        .key_schema(key(CREATED_KEY, KeyType::Range)?)
         .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
 }
@@ -451,7 +444,7 @@ pub fn mapping_enabled(current: &EventSourceMappingConfiguration) -> bool {
 mod tests {
     use super::*;
     use aws_sdk_lambda::types::{EnvironmentResponse, EphemeralStorage};
-    use transflow_host::config::AwsConfig;
+    use transflow_service::config::AwsConfig;
 
     fn config() -> Config {
         let aws = AwsConfig { timeout_secs: 120, ..AwsConfig::default() };

@@ -20,6 +20,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::time::Duration;
+use transflow_aws::schema::{BRANCH_INDEX, TTL_ATTRIBUTE};
 
 /// How long a new or updated table may take to become `ACTIVE`.
 const TABLE_WAIT: Duration = Duration::from_secs(600);
@@ -256,13 +257,9 @@ impl Deployer<'_> {
             // Tables that were never on demand have no billing summary at all.
             provisioned = table.billing_mode_summary().and_then(|s| s.billing_mode())
                 != Some(&BillingMode::PayPerRequest);
-            match table
-                .global_secondary_indexes()
-                .iter()
-                .find(|i| i.index_name() == Some(desired::BRANCH_INDEX))
-            {
+            match table.global_secondary_indexes().iter().find(|i| i.index_name() == Some(BRANCH_INDEX)) {
                 Some(existing) if !desired::index_matches(existing, &index) => {
-                    bail!("table {name}: index {} has another key or projection", desired::BRANCH_INDEX)
+                    bail!("table {name}: index {} has another key or projection", BRANCH_INDEX)
                 }
                 existing => index_missing = existing.is_none(),
             }
@@ -293,7 +290,7 @@ impl Deployer<'_> {
             }
             if index_missing {
                 let create = CreateGlobalSecondaryIndexAction::builder()
-                    .index_name(desired::BRANCH_INDEX)
+                    .index_name(BRANCH_INDEX)
                     .set_key_schema(Some(index.key_schema().to_vec()))
                     .set_projection(index.projection().cloned())
                     .build()?;
@@ -349,19 +346,17 @@ impl Deployer<'_> {
         let status = current.as_ref().and_then(|d| d.time_to_live_status());
         let attribute = current.as_ref().and_then(|d| d.attribute_name());
         let enabled = matches!(status, Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
-        if enabled && attribute != Some(desired::TTL_ATTRIBUTE) {
+        if enabled && attribute != Some(TTL_ATTRIBUTE) {
             bail!(
                 "table {table}: TTL is on `{}`; disable it first (DynamoDB cannot move it to `{}` directly)",
                 attribute.unwrap_or_default(),
-                desired::TTL_ATTRIBUTE
+                TTL_ATTRIBUTE
             );
         }
         let action = Action::of(enabled, true);
         if self.writes(action) {
-            let specification = TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(desired::TTL_ATTRIBUTE)
-                .build()?;
+            let specification =
+                TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build()?;
             dynamodb
                 .update_time_to_live()
                 .table_name(table)
@@ -370,7 +365,7 @@ impl Deployer<'_> {
                 .await
                 .or_fail(format_args!("table {table}: enabling TTL"))?;
         }
-        self.record(action, "ttl", table, desired::TTL_ATTRIBUTE);
+        self.record(action, "ttl", table, TTL_ATTRIBUTE);
         Ok(())
     }
 }

@@ -1,0 +1,427 @@
+//! The wasmtime engine, the component cache and per-job stores.
+//!
+//! One [`TemplateEngine`] serves every job of a process. Components are keyed by the sha256 of
+//! their bytes (the template *version*): the first load compiles and writes the native code to
+//! `{cache_dir}/{sha256}-{engine}.cwasm`, with a MAC under a key this process keeps in memory;
+//! later loads in this process deserialize that file once it verifies, and within a process the
+//! `InstancePre` is kept in memory so instantiating a step is a pool-slot allocation plus a
+//! memcpy of the data segments. A new process recompiles each version once: see [`cache`] for
+//! why the cache is trusted only that far, and where it must (not) live.
+
+use crate::bindings::{TemplateInfo, TemplatePre};
+use crate::job::JobState;
+use crate::limits::JobLimits;
+use cache::CodeCache;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use transflow_store::template::TemplateDescription;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+
+pub mod cache;
+
+/// How often the epoch advances; also the granularity of step deadlines inside wasm.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Settings for a [`TemplateEngine`].
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Where compiled components are kept. Only the host writes here: it must not be, or be
+    /// under, a directory where tools run or write (the job workspaces, `{data_dir}/work`); the
+    /// layouts in use put it beside them, at `{data_dir}/cache`. See
+    /// [`TemplateEngine::check_cache_outside`] and [`cache`].
+    pub cache_dir: PathBuf,
+    /// The file holding the key that authenticates cached artifacts, so a restarted process
+    /// trusts what its predecessor compiled; `None` for a key kept only in this process's
+    /// memory (Lambda, tests). It must lie outside the cache and every workspace.
+    pub cache_key_file: Option<PathBuf>,
+    /// How many instances may be alive at once (pool size when pooling).
+    pub max_instances: u32,
+    /// Limits applied to every job.
+    pub limits: JobLimits,
+}
+
+/// Loading or checking a template failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine itself could not be configured.
+    #[error("cannot configure the WebAssembly engine: {0}")]
+    Setup(String),
+    /// The bytes are not a valid component.
+    #[error("not a valid WebAssembly component: {0}")]
+    Compile(String),
+    /// The component does not fit the `transflow:template` world.
+    #[error("the component does not fit the transflow:template@0.1.0 world: {0}")]
+    Incompatible(String),
+    /// `describe()` trapped or returned something unusable.
+    #[error("describe() failed: {0}")]
+    Describe(String),
+    /// The compiled-code cache could not be used.
+    #[error("component cache at {path}: {source}")]
+    Cache {
+        /// The cache file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// How a template came to be ready, for diagnostics and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Compiled from the `.wasm` bytes now.
+    Compiled,
+    /// Deserialized from the on-disk cache.
+    DiskCache,
+    /// Already loaded in this process.
+    Memory,
+}
+
+/// A template ready to instantiate.
+pub struct LoadedTemplate {
+    /// sha256 of the component bytes: the template version.
+    pub version: String,
+    /// What `describe()` returned, validated.
+    pub description: TemplateDescription,
+    pre: TemplatePre<JobState>,
+}
+
+impl std::fmt::Debug for LoadedTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedTemplate")
+            .field("version", &self.version)
+            .field("id", &self.description.id)
+            .finish()
+    }
+}
+
+/// The engine every job of this process runs on.
+pub struct TemplateEngine {
+    engine: Engine,
+    linker: Linker<JobState>,
+    settings: EngineSettings,
+    pooling: bool,
+    /// Identifies the engine's compiler settings in cache file names.
+    engine_tag: String,
+    cache: CodeCache,
+    loaded: Mutex<HashMap<String, Arc<LoadedTemplate>>>,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for TemplateEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateEngine")
+            .field("pooling", &self.pooling)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl TemplateEngine {
+    /// Builds the engine: component model, async, epoch interruption, and the pooling allocator
+    /// when the machine grants the address space it reserves (else on-demand allocation).
+    pub fn new(settings: EngineSettings) -> Result<TemplateEngine, EngineError> {
+        let (engine, pooling) = match Engine::new(&config(&settings, true)) {
+            Ok(engine) => (engine, true),
+            Err(pooling_error) => {
+                tracing::warn!(%pooling_error, "pooling allocator unavailable; using on-demand allocation");
+                let engine =
+                    Engine::new(&config(&settings, false)).map_err(|e| EngineError::Setup(e.to_string()))?;
+                (engine, false)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Setup(e.to_string()))?;
+        crate::bindings::Template::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_tag = format!("{:016x}", hasher.finish());
+        let ticker = EpochTicker::start(&engine);
+        let cache = CodeCache::new(settings.cache_dir.clone(), settings.cache_key_file.as_deref())?;
+        Ok(TemplateEngine {
+            engine,
+            linker,
+            settings,
+            pooling,
+            engine_tag,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// The limits every job runs under.
+    pub fn limits(&self) -> &JobLimits {
+        &self.settings.limits
+    }
+
+    /// Fails when the compiled-code cache is, or is under, `workspaces` (the directory the job
+    /// workspaces are made in, where tools run and write), or contains it. A tool that could
+    /// write into the cache would not get its file loaded (every artifact must verify under
+    /// this process's key), but the cache belongs where no tool can write at all.
+    pub fn check_cache_outside(&self, workspaces: &Path) -> Result<(), EngineError> {
+        let cache = self.cache.dir();
+        if cache::contains(workspaces, cache) || cache::contains(cache, workspaces) {
+            return Err(EngineError::Cache {
+                path: cache.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "the compiled-code cache and the job workspaces ({}) must not contain each other",
+                        workspaces.display()
+                    ),
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads a template from its component bytes: from memory, the disk cache, or by compiling;
+    /// then checks it against the world and reads its description.
+    pub async fn load(&self, bytes: &[u8]) -> Result<(Arc<LoadedTemplate>, LoadSource), EngineError> {
+        let version = hex::encode(Sha256::digest(bytes));
+        if let Some(loaded) = self.loaded.lock().expect("cache lock").get(&version) {
+            return Ok((loaded.clone(), LoadSource::Memory));
+        }
+        let (component, source) = self.component(&version, bytes)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| EngineError::Incompatible(format!("{e:#}")))?;
+        let pre = TemplatePre::new(pre).map_err(|e| EngineError::Incompatible(format!("{e:#}")))?;
+        let info = self.describe(&pre).await?;
+        let description = crate::describe::describe(info).map_err(EngineError::Describe)?;
+        let loaded = Arc::new(LoadedTemplate { version: version.clone(), description, pre });
+        self.loaded.lock().expect("cache lock").insert(version, loaded.clone());
+        Ok((loaded, source))
+    }
+
+    /// A version already loaded in this process, so a worker that knows the current version
+    /// from the registry pointer need not fetch the bytes again.
+    pub fn loaded(&self, version: &str) -> Option<Arc<LoadedTemplate>> {
+        self.loaded.lock().expect("cache lock").get(version).cloned()
+    }
+
+    /// Drops a version from memory (the disk cache stays); used by tests and hot swap.
+    pub fn forget(&self, version: &str) {
+        self.loaded.lock().expect("cache lock").remove(version);
+    }
+
+    /// Instantiates `template` into a new store holding `state`, with the job's limits and a
+    /// wall-clock `deadline` that traps wasm with [`StepTimedOut`] once passed.
+    pub async fn instantiate(
+        &self,
+        template: &LoadedTemplate,
+        state: JobState,
+        deadline: Instant,
+    ) -> wasmtime::Result<(Store<JobState>, crate::bindings::Template)> {
+        let mut store = self.new_store(state, deadline);
+        let instance = template.pre.instantiate_async(&mut store).await?;
+        Ok((store, instance))
+    }
+
+    fn new_store(&self, state: JobState, deadline: Instant) -> Store<JobState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state.limiter());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(StepTimedOut))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    fn component(&self, version: &str, bytes: &[u8]) -> Result<(Component, LoadSource), EngineError> {
+        if let Some(verified) = self.cache.read(version, &self.engine_tag) {
+            // SAFETY: `verified` holds bytes read once into memory whose MAC, under the key this
+            // process generated and never stored, proves that this process wrote them, from this
+            // engine's own `serialize` of the component with this sha256 (see `cache`). They are
+            // deserialized from memory, so the file cannot change after the check. wasmtime also
+            // checks the header and the engine's compatibility.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize(&self.engine, verified.artifact()) } {
+                Ok(component) => return Ok((component, LoadSource::DiskCache)),
+                Err(error) => tracing::warn!(
+                    path = %self.cache.path(version, &self.engine_tag).display(),
+                    %error,
+                    "ignoring unusable cached component"
+                ),
+            }
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| EngineError::Compile(format!("{e:#}")))?;
+        let serialized = component.serialize().map_err(|e| EngineError::Cache {
+            path: self.cache.path(version, &self.engine_tag),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.cache.write(version, &self.engine_tag, &serialized)?;
+        Ok((component, LoadSource::Compiled))
+    }
+
+    async fn describe(&self, pre: &TemplatePre<JobState>) -> Result<TemplateInfo, EngineError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let state = JobState::for_describe(&self.settings.limits);
+        let (mut store, instance) = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut store = self.new_store(state, deadline);
+            let instance = pre.instantiate_async(&mut store).await?;
+            Ok::<_, wasmtime::Error>((store, instance))
+        })
+        .await
+        .map_err(|_| EngineError::Describe("instantiation timed out".into()))?
+        .map_err(|e| EngineError::Describe(format!("{e:#}")))?;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            instance.transflow_template_pipeline().call_describe(&mut store),
+        )
+        .await
+        .map_err(|_| EngineError::Describe("did not return within 10 s".into()))?
+        .map_err(|e| EngineError::Describe(format!("{e:#}")))
+    }
+}
+
+/// A step ran past its wall-clock deadline inside wasm.
+#[derive(Debug, thiserror::Error)]
+#[error("the step ran past its time limit")]
+pub struct StepTimedOut;
+
+fn config(settings: &EngineSettings, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        let instances = settings.max_instances.max(1);
+        // A Rust component holds a handful of core instances and usually two memories.
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 4)
+            .total_tables(instances * 8)
+            .max_memory_size(settings.limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("transflow-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawn epoch thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest component: the preamble of the component binary format and no sections.
+    const EMPTY: &[u8] = b"\0asm\x0d\0\x01\0";
+    /// Another component: the same with one custom section, so it compiles to other code.
+    const NAMED: &[u8] = b"\0asm\x0d\0\x01\0\0\x06\x05hello";
+
+    fn new_engine(cache_dir: &Path) -> TemplateEngine {
+        TemplateEngine::new(EngineSettings {
+            cache_dir: cache_dir.to_owned(),
+            cache_key_file: None,
+            max_instances: 1,
+            limits: JobLimits::default(),
+        })
+        .expect("engine")
+    }
+
+    fn version(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn a_verified_artifact_is_loaded_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = new_engine(&dir.path().join("cache"));
+        let version = version(EMPTY);
+        assert_eq!(engine.component(&version, EMPTY).unwrap().1, LoadSource::Compiled);
+        assert_eq!(engine.component(&version, EMPTY).unwrap().1, LoadSource::DiskCache);
+        // Another engine of this process shares the key, and so the compiled code.
+        let other = new_engine(&dir.path().join("cache"));
+        assert_eq!(other.component(&version, EMPTY).unwrap().1, LoadSource::DiskCache);
+    }
+
+    #[test]
+    fn a_tampered_artifact_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = new_engine(&dir.path().join("cache"));
+        let (empty, named) = (version(EMPTY), version(NAMED));
+        engine.component(&empty, EMPTY).unwrap();
+        engine.component(&named, NAMED).unwrap();
+        let path = engine.cache.path(&empty, &engine.engine_tag);
+        let genuine = std::fs::read(&path).unwrap();
+
+        // Another component's code, itself a valid artifact of this engine, put in its place.
+        let foreign = std::fs::read(engine.cache.path(&named, &engine.engine_tag)).unwrap();
+        std::fs::write(&path, &foreign).unwrap();
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::Compiled);
+        assert_eq!(std::fs::read(&path).unwrap(), genuine, "recompiled and stored anew");
+
+        // wasmtime's own artifact with the header of the genuine file and one byte changed.
+        let mut changed = genuine.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 0x55;
+        std::fs::write(&path, &changed).unwrap();
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::Compiled);
+
+        // What hosts before the MAC wrote: the bare `serialize` output.
+        let bare = Component::new(&engine.engine, EMPTY).unwrap().serialize().unwrap();
+        std::fs::write(&path, &bare).unwrap();
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::Compiled);
+        assert_eq!(engine.component(&empty, EMPTY).unwrap().1, LoadSource::DiskCache);
+    }
+
+    #[test]
+    fn the_cache_must_lie_outside_the_workspaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        new_engine(&data.join("cache")).check_cache_outside(&data.join("work")).unwrap();
+        let inside = new_engine(&data.join("work/cache"));
+        let error = inside.check_cache_outside(&data.join("work")).unwrap_err();
+        assert!(error.to_string().contains("must not contain each other"), "{error}");
+        assert!(
+            new_engine(data).check_cache_outside(&data.join("work")).is_err(),
+            "a cache holding the workspaces"
+        );
+    }
+}
