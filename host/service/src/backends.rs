@@ -7,7 +7,7 @@ use crate::embedded::{Layout, persisted_secret, random_text};
 use crate::worker::setup::SetupError;
 use serde::Deserialize;
 use std::sync::Arc;
-use transflow_local::{DirTemplateRegistry, LocalBlobStore, SqliteJobQueue, SqliteStatusStore};
+use transflow_local::{DirTemplateRegistry, LocalBlobStore, LocalSettings, SqliteStatusStore};
 use transflow_store::backends::{Backends, StatusStore, TemplateRegistry};
 
 /// Which backends a process uses: `backend = "local" | "aws"` (the CLI's `--aws` sets `aws`).
@@ -50,17 +50,15 @@ pub async fn open_backends(config: &Config, layout: &Layout) -> Result<OpenedBac
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", config.server.listen));
-            let local_blobs = Arc::new(LocalBlobStore::new(
-                &layout.blobs,
-                format!("{public_url}/blobs"),
-                local_signing_key(config, layout)?.as_bytes(),
-            )?);
-            let backends = Backends {
-                blobs: local_blobs.clone(),
-                statuses: Arc::new(SqliteStatusStore::open(&layout.status_db)?),
-                queue: Arc::new(SqliteJobQueue::open(&layout.queue_db, config.worker.max_receive_count)?),
-                templates: Arc::new(DirTemplateRegistry::new(&layout.templates)),
-            };
+            let (backends, local_blobs) = transflow_local::open(&LocalSettings {
+                blobs: layout.blobs.clone(),
+                status_db: layout.status_db.clone(),
+                queue_db: layout.queue_db.clone(),
+                templates: layout.templates.clone(),
+                blob_url_base: format!("{public_url}/blobs"),
+                signing_key: local_signing_key(config, layout)?.into_bytes(),
+                max_receive_count: config.worker.max_receive_count,
+            })?;
             Ok(OpenedBackends { backends, local_blobs: Some(local_blobs) })
         }
     }
