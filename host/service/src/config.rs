@@ -600,6 +600,16 @@ mod tests {
     }
 
     #[test]
+    fn the_backend_is_local_unless_aws_is_chosen() {
+        assert_eq!(load("", &[]).unwrap().backend, BackendKind::Local);
+        assert_eq!(load("backend = \"aws\"\n", &[]).unwrap().backend, BackendKind::Aws);
+        let from_env = load("backend = \"local\"\n", &[("TRANSFLOW_BACKEND", "aws")]).unwrap();
+        assert_eq!(from_env.backend, BackendKind::Aws);
+        let error = load("backend = \"gcs\"\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("gcs") && error.contains("backend"), "{error}");
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let error = load("[limits]\nmax_file_sise = 10\n", &[]).unwrap_err().to_string();
         assert!(error.contains("max_file_sise"), "{error}");
