@@ -1,12 +1,12 @@
 //! What a store holds while a step runs: the deny-by-default WASI context, the limiter, the
-//! host-call budget and the step's scope (workspace, inputs, fields, tools, progress).
+//! host-call budget and the step's scope, one slice per WIT interface (see
+//! [`crate::capabilities`]).
 
+use crate::capabilities::{FfmpegScope, HostcallBudget, LogScope, MeteredScope, StatusScope, WorkspaceScope};
 use crate::limits::{JobLimiter, JobLimits};
-use crate::workspace::{FileIdentity, Reservations, Workspace};
-use std::sync::Arc;
+use crate::workspace::FileIdentity;
 use tokio::sync::watch;
-use tokio::time::Instant;
-use transflow_ffmpeg::{MediaMeta, MediaTools};
+use transflow_ffmpeg::MediaMeta;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -71,38 +71,22 @@ pub struct StepProgress {
     pub message: Option<String>,
 }
 
-/// Everything the capabilities need while one step runs.
-#[derive(Debug)]
-pub struct StepScope {
-    /// The assembly, for log lines.
-    pub assembly_id: String,
-    /// The step running.
-    pub step: String,
-    /// The job's workspace.
-    pub workspace: Arc<Workspace>,
-    /// The step's inputs.
-    pub inputs: Vec<InputRecord>,
-    /// The assembly's user fields.
-    pub fields: Vec<(String, String)>,
-    /// ffmpeg and ffprobe.
-    pub tools: Arc<MediaTools>,
-    /// The job's limits.
-    pub limits: JobLimits,
-    /// When the step must be done.
-    pub deadline: Instant,
-    /// Where progress goes.
-    pub progress: watch::Sender<StepProgress>,
-    /// Output names reserved so far (bounded per step).
-    pub reserved: Reservations,
-    /// Results emitted so far.
-    pub emitted: Vec<EmittedOutput>,
-}
+/// Where a step's progress goes. `status` reports through it and so does `ffmpeg` while a run
+/// lasts, each holding its own clone; the runner watches the other end.
+#[derive(Debug, Clone)]
+pub struct ProgressReporter(watch::Sender<StepProgress>);
 
-impl StepScope {
+impl ProgressReporter {
+    /// A reporter and the receiver that sees what it reports.
+    pub fn channel() -> (ProgressReporter, watch::Receiver<StepProgress>) {
+        let (sender, receiver) = watch::channel(StepProgress::default());
+        (ProgressReporter(sender), receiver)
+    }
+
     /// Raises the step's progress to `fraction` (clamped; never lowered).
-    pub fn report_progress(&self, fraction: f32, message: Option<String>) {
+    pub fn report(&self, fraction: f32, message: Option<String>) {
         let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
-        self.progress.send_if_modified(|current| {
+        self.0.send_if_modified(|current| {
             let changed = fraction > current.fraction || (message.is_some() && message != current.message);
             current.fraction = current.fraction.max(fraction);
             if message.is_some() {
@@ -113,25 +97,32 @@ impl StepScope {
     }
 }
 
+/// The capabilities' state while one step runs, one slice per WIT interface. The runner builds
+/// it and takes it back after the step; the linker hands each interface its own slice only.
+#[derive(Debug)]
+pub(crate) struct StepScope {
+    pub(crate) ffmpeg: FfmpegScope,
+    pub(crate) workspace: WorkspaceScope,
+    pub(crate) status: StatusScope,
+    pub(crate) log: LogScope,
+}
+
+impl StepScope {
+    /// The results the step emitted, in the order it emitted them.
+    pub(crate) fn into_emitted(self) -> Vec<EmittedOutput> {
+        self.workspace.into_emitted()
+    }
+}
+
 /// The store's data.
 pub struct JobState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: JobLimiter,
     stderr: MemoryOutputPipe,
+    budget: HostcallBudget,
     scope: Option<StepScope>,
-    hostcalls_left: u64,
 }
-
-/// A guest used up its host-call budget.
-#[derive(Debug, thiserror::Error)]
-#[error("the template made more than {0} host calls in one step")]
-pub struct HostcallBudgetExhausted(pub u64);
-
-/// A guest called a host function from `describe()`, where none is available.
-#[derive(Debug, thiserror::Error)]
-#[error("describe() must not call host functions")]
-pub struct NoScope;
 
 impl JobState {
     /// State for calling `describe()`: no scope, so every Transflow host call traps.
@@ -140,9 +131,8 @@ impl JobState {
     }
 
     /// State for running one step.
-    pub fn for_step(scope: StepScope) -> JobState {
-        let limits = scope.limits.clone();
-        Self::new(Some(scope), &limits)
+    pub(crate) fn for_step(scope: StepScope, limits: &JobLimits) -> JobState {
+        Self::new(Some(scope), limits)
     }
 
     fn new(scope: Option<StepScope>, limits: &JobLimits) -> JobState {
@@ -161,8 +151,8 @@ impl JobState {
             table,
             limiter: JobLimiter::new(limits),
             stderr,
+            budget: HostcallBudget::new(limits.hostcalls),
             scope,
-            hostcalls_left: limits.hostcalls,
         }
     }
 
@@ -176,18 +166,14 @@ impl JobState {
         String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
-    /// The step scope, charging one host call; traps when the budget is spent or in `describe()`.
-    pub fn charge(&mut self) -> wasmtime::Result<&mut StepScope> {
-        if self.hostcalls_left == 0 {
-            let budget = self.scope.as_ref().map_or(0, |s| s.limits.hostcalls);
-            return Err(wasmtime::Error::new(HostcallBudgetExhausted(budget)));
-        }
-        self.hostcalls_left -= 1;
-        self.scope.as_mut().ok_or_else(|| wasmtime::Error::new(NoScope))
+    /// One interface's slice of the step's scope (none in `describe()`), behind the host-call
+    /// budget every interface shares: the getter the linker gives that interface.
+    pub(crate) fn metered<S>(&mut self, slice: fn(&mut StepScope) -> &mut S) -> MeteredScope<'_, S> {
+        MeteredScope::new(&mut self.budget, self.scope.as_mut().map(slice))
     }
 
     /// Takes the scope back after the step, with everything it emitted.
-    pub fn into_scope(self) -> Option<StepScope> {
+    pub(crate) fn into_scope(self) -> Option<StepScope> {
         self.scope
     }
 }

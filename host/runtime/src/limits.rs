@@ -10,6 +10,7 @@
 //! - `table_elements` / `resource_handles`: bounded tables and handle tables;
 //! - `output_bytes` / `outputs`: what a step may write and emit.
 
+use crate::traps::MemoryLimitExceeded;
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
@@ -44,16 +45,6 @@ impl Default for JobLimits {
             outputs: 10_000,
         }
     }
-}
-
-/// The guest asked for more linear memory than its limit allows.
-#[derive(Debug, thiserror::Error)]
-#[error("the template tried to grow its memory to {requested} bytes; the limit is {limit} bytes")]
-pub struct MemoryLimitExceeded {
-    /// Bytes asked for.
-    pub requested: usize,
-    /// The limit.
-    pub limit: usize,
 }
 
 /// Enforces [`JobLimits`] on memories and tables. Growth past the limit traps with

@@ -3,10 +3,11 @@
 //! that names the step.
 
 use crate::bindings::{GuestError, StepError};
-use crate::engine::{LoadedTemplate, StepTimedOut, TemplateEngine};
-use crate::job::{EmittedOutput, HostcallBudgetExhausted, InputRecord, JobState, StepProgress, StepScope};
-use crate::limits::MemoryLimitExceeded;
-use crate::workspace::{FileIdentity, Reservations, Workspace, copy_to_new};
+use crate::capabilities::{FfmpegScope, LogScope, StatusScope, WorkspaceScope};
+use crate::engine::{LoadedTemplate, TemplateEngine};
+use crate::job::{EmittedOutput, InputRecord, JobState, ProgressReporter, StepScope};
+use crate::traps::{HostFault, HostcallBudgetExhausted, MemoryLimitExceeded, StepTimedOut};
+use crate::workspace::{FileIdentity, Workspace, copy_to_new};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -14,7 +15,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use transflow_ffmpeg::{MediaTools, mime};
 use transflow_store::assembly::{
     AssemblyState, AssemblyStatus, ErrorCode, FileRecord, assembly_id, file_id, now_rfc3339, rfc3339,
@@ -25,11 +25,6 @@ use transflow_store::template::{ORIGINAL, StepDescription};
 /// Extra time the host allows past a step's deadline for wasm to notice it (epoch ticks) before
 /// dropping the instance outright.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
-
-/// A host-side failure during a host call (not the template's fault); traps the guest.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HostFault(pub String);
 
 /// A local file to process.
 #[derive(Debug, Clone)]
@@ -292,26 +287,37 @@ impl Runner {
     ) -> Result<Vec<EmittedOutput>, StepFailure> {
         let limits = self.engine.limits().clone();
         let deadline = tokio::time::Instant::now() + limits.step_timeout;
-        let (progress_tx, mut progress_rx) = watch::channel(StepProgress::default());
+        let (progress, mut progress_rx) = ProgressReporter::channel();
+        let inputs: Arc<[InputRecord]> = inputs.into();
+        let fields = request.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let scope = StepScope {
-            assembly_id: status.assembly_id.clone(),
-            step: step.name.clone(),
-            workspace: workspace.clone(),
-            inputs,
-            fields: request.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            tools: self.tools.clone(),
-            limits: limits.clone(),
-            deadline,
-            progress: progress_tx,
-            reserved: Reservations::default(),
-            emitted: Vec::new(),
+            ffmpeg: FfmpegScope::new(
+                self.tools.clone(),
+                workspace.clone(),
+                step.name.clone(),
+                inputs.clone(),
+                progress.clone(),
+                deadline,
+                &limits,
+            ),
+            workspace: WorkspaceScope::new(
+                workspace.clone(),
+                step.name.clone(),
+                status.assembly_id.clone(),
+                inputs,
+                fields,
+                self.tools.clone(),
+                &limits,
+            ),
+            status: StatusScope::new(progress),
+            log: LogScope::new(status.assembly_id.clone(), step.name.clone()),
         };
+        let state = JobState::for_step(scope, &limits);
         let engine = self.engine.clone();
         let template = request.template.clone();
         let name = step.name.clone();
         let call = async move {
-            let (mut store, instance) =
-                engine.instantiate(&template, JobState::for_step(scope), deadline.into_std()).await?;
+            let (mut store, instance) = engine.instantiate(&template, state, deadline.into_std()).await?;
             let result = instance.transflow_template_pipeline().call_run_step(&mut store, &name).await;
             Ok::<_, wasmtime::Error>((store, result))
         };
@@ -348,7 +354,7 @@ impl Runner {
         match result {
             Err(trap) => Err(classify_trap(&trap, &guest_stderr, &limits, timeout)),
             Ok(Err(error)) => Err(classify_step_error(error)),
-            Ok(Ok(())) => Ok(store.into_data().into_scope().map(|scope| scope.emitted).unwrap_or_default()),
+            Ok(Ok(())) => Ok(store.into_data().into_scope().map(StepScope::into_emitted).unwrap_or_default()),
         }
     }
 }
@@ -669,6 +675,41 @@ mod tests {
         let javascript = "TypeError: raw failure in only\nStack:\n  runStep@initializer.js:1496:17\n\nRedirecting call to abort() to mozalloc_abort\n";
         assert_eq!(last_stderr_message(javascript).as_deref(), Some("TypeError: raw failure in only"));
         assert_eq!(last_stderr_message("\n  \n"), None);
+    }
+
+    /// The table in `traps`: each marker becomes its documented code and message.
+    #[test]
+    fn trap_markers_become_their_documented_codes() {
+        let limits = crate::limits::JobLimits::default();
+        let timeout = || StepFailure { code: ErrorCode::StepTimeout, message: "late".into() };
+        let classify = |trap: wasmtime::Error| {
+            let failure = classify_trap(&trap, "", &limits, timeout);
+            (failure.code, failure.message)
+        };
+        assert_eq!(classify(wasmtime::Error::new(StepTimedOut)), (ErrorCode::StepTimeout, "late".into()));
+        let memory = MemoryLimitExceeded { requested: 2048, limit: 1024 };
+        assert_eq!(
+            classify(wasmtime::Error::new(memory)),
+            (
+                ErrorCode::MemoryLimit,
+                "the template tried to grow its memory to 2048 bytes; the limit is 1024 bytes; the template \
+                 ran out of memory"
+                    .into()
+            )
+        );
+        assert_eq!(
+            classify(wasmtime::Error::new(HostcallBudgetExhausted(20))),
+            (ErrorCode::ResourceLimit, "the template made more than 20 host calls in one step".into())
+        );
+        assert_eq!(
+            classify(wasmtime::Error::new(HostFault("ffmpeg is gone".into()))),
+            (ErrorCode::InternalError, "ffmpeg is gone".into())
+        );
+        let io = std::io::Error::other("disk on fire");
+        assert_eq!(
+            classify(wasmtime::Error::new(io)),
+            (ErrorCode::InternalError, "host I/O failed: disk on fire".into())
+        );
     }
 
     #[test]

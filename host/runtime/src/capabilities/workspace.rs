@@ -1,18 +1,67 @@
 //! `workspace`: the step's inputs, its outputs and the assembly's fields.
 
+use super::MeteredScope;
 use crate::bindings::transflow::template::types::{EmittedFile, InputFile};
 use crate::bindings::transflow::template::workspace::Host;
 use crate::bindings::{GuestError, WitMediaMeta};
-use crate::job::{EmittedOutput, JobState, StepScope};
-use crate::runner::HostFault;
-use crate::workspace::{EmitError, FileIdentity, NameError, ReserveError, Workspace};
+use crate::job::{EmittedOutput, InputRecord};
+use crate::limits::JobLimits;
+use crate::traps::HostFault;
+use crate::workspace::{EmitError, FileIdentity, NameError, Reservations, ReserveError, Workspace};
 use std::io::Read;
-use transflow_ffmpeg::mime;
+use std::sync::Arc;
+use transflow_ffmpeg::{MediaTools, mime};
 use transflow_store::assembly::file_id;
 
 type GuestResult<T> = wasmtime::Result<Result<T, GuestError>>;
 
-impl Host for JobState {
+/// What `workspace` sees of a step: the workspace and the step whose outputs it hands out; the
+/// assembly id, which result ids derive from; the step's inputs and the assembly's fields; the
+/// tools that probe what is emitted; and what the step reserved and emitted so far, bounded by
+/// the step's output count.
+#[derive(Debug)]
+pub(crate) struct WorkspaceScope {
+    workspace: Arc<Workspace>,
+    step: String,
+    assembly_id: String,
+    inputs: Arc<[InputRecord]>,
+    fields: Vec<(String, String)>,
+    tools: Arc<MediaTools>,
+    max_outputs: usize,
+    reserved: Reservations,
+    emitted: Vec<EmittedOutput>,
+}
+
+impl WorkspaceScope {
+    pub(crate) fn new(
+        workspace: Arc<Workspace>,
+        step: String,
+        assembly_id: String,
+        inputs: Arc<[InputRecord]>,
+        fields: Vec<(String, String)>,
+        tools: Arc<MediaTools>,
+        limits: &JobLimits,
+    ) -> WorkspaceScope {
+        WorkspaceScope {
+            workspace,
+            step,
+            assembly_id,
+            inputs,
+            fields,
+            tools,
+            max_outputs: limits.outputs,
+            reserved: Reservations::default(),
+            emitted: Vec::new(),
+        }
+    }
+
+    /// The results the step emitted, in the order it emitted them.
+    pub(crate) fn into_emitted(self) -> Vec<EmittedOutput> {
+        self.emitted
+    }
+}
+
+impl Host for MeteredScope<'_, WorkspaceScope> {
     async fn inputs(&mut self) -> wasmtime::Result<Vec<InputFile>> {
         let scope = self.charge()?;
         Ok(scope
@@ -97,7 +146,7 @@ impl Host for JobState {
 /// resolved, see [`Workspace::step_file`]), that file was not emitted yet under any name (same
 /// resolved path or same inode: one file emitted twice would be kept twice, once onto itself),
 /// the step is within its output count, and `original_id` names an upload this step derives from.
-fn check_emit(scope: &StepScope, path: &str, original_id: Option<String>) -> GuestResult<EmittedOutput> {
+fn check_emit(scope: &WorkspaceScope, path: &str, original_id: Option<String>) -> GuestResult<EmittedOutput> {
     let file = match scope.workspace.step_file(&scope.step, path) {
         Ok(file) => file,
         Err(error @ EmitError::Io { .. }) => return Err(wasmtime::Error::new(HostFault(error.to_string()))),
@@ -112,10 +161,10 @@ fn check_emit(scope: &StepScope, path: &str, original_id: Option<String>) -> Gue
             "`{path}` is the file emitted already as `{earlier}`; emit each file once"
         ))));
     }
-    if scope.emitted.len() >= scope.limits.outputs {
+    if scope.emitted.len() >= scope.max_outputs {
         return Ok(Err(GuestError::LimitExceeded(format!(
             "a step may emit at most {} results",
-            scope.limits.outputs
+            scope.max_outputs
         ))));
     }
     let original_id = match original_id {
@@ -135,4 +184,78 @@ fn check_emit(scope: &StepScope, path: &str, original_id: Option<String>) -> Gue
         meta: None,
         original_id,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::HostcallBudget;
+    use super::super::fixture::{StepFixture, TONE};
+    use super::*;
+
+    #[tokio::test]
+    async fn inputs_and_fields_are_the_steps() {
+        let step = StepFixture::new().await;
+        let (mut budget, mut scope) = (HostcallBudget::new(10), step.workspace());
+        let mut workspace = MeteredScope::new(&mut budget, Some(&mut scope));
+        let inputs = Host::inputs(&mut workspace).await.unwrap();
+        let seen: Vec<_> = inputs.iter().map(|i| (i.id.as_str(), i.path.as_str(), i.name.as_str())).collect();
+        assert_eq!(seen, [("u1", TONE, "tone.wav"), ("u2", "in/u2/empty.mp4", "empty.mp4")]);
+        assert_eq!(Host::fields(&mut workspace).await.unwrap(), [("height".to_owned(), "360".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn reserve_output_hands_out_step_paths_and_maps_bad_names() {
+        let step = StepFixture::new().await;
+        let (mut budget, mut scope) = (HostcallBudget::new(10), step.workspace());
+        let mut workspace = MeteredScope::new(&mut budget, Some(&mut scope));
+        for _ in 0..2 {
+            let path =
+                Host::reserve_output(&mut workspace, "frames/f_%03d.jpg".into()).await.unwrap().unwrap();
+            assert_eq!(path, "out/s/frames/f_%03d.jpg");
+        }
+        assert!(step.workspace.root().join("out/s/frames").is_dir());
+        let climbing = Host::reserve_output(&mut workspace, "../escape.mp4".into()).await.unwrap();
+        assert!(matches!(climbing, Err(GuestError::InvalidRequest(_))), "{climbing:?}");
+        let long = Host::reserve_output(&mut workspace, "a".repeat(201)).await.unwrap();
+        assert!(matches!(long, Err(GuestError::LimitExceeded(_))), "{long:?}");
+    }
+
+    #[tokio::test]
+    async fn emit_records_a_written_file_once() {
+        let step = StepFixture::new().await;
+        let (mut budget, mut scope) = (HostcallBudget::new(20), step.workspace());
+        let mut workspace = MeteredScope::new(&mut budget, Some(&mut scope));
+        let path = Host::reserve_output(&mut workspace, "notes.txt".into()).await.unwrap().unwrap();
+        std::fs::write(step.workspace.root().join(&path), "hello").unwrap();
+        assert_eq!(
+            Host::pending_outputs(&mut workspace).await.unwrap().unwrap(),
+            std::slice::from_ref(&path)
+        );
+
+        let emitted = Host::emit(&mut workspace, path.clone(), None).await.unwrap().unwrap();
+        assert_eq!(
+            (emitted.id.as_str(), emitted.name.as_str(), emitted.size),
+            (file_id("a1", "s", "notes.txt").as_str(), "notes.txt", 5)
+        );
+        assert!(Host::pending_outputs(&mut workspace).await.unwrap().unwrap().is_empty());
+        match Host::emit(&mut workspace, path.clone(), None).await.unwrap() {
+            Err(GuestError::InvalidRequest(message)) => {
+                assert!(message.contains("emitted already"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(step.workspace.root().join("out/s/other.txt"), "x").unwrap();
+        match Host::emit(&mut workspace, "out/s/other.txt".into(), Some("u9".into())).await.unwrap() {
+            Err(GuestError::InvalidRequest(message)) => {
+                assert_eq!(message, "`u9` is not an upload this step uses");
+            }
+            other => panic!("{other:?}"),
+        }
+        let missing = Host::emit(&mut workspace, "out/s/never.txt".into(), None).await.unwrap();
+        assert!(matches!(missing, Err(GuestError::NotFound(_))), "{missing:?}");
+
+        let kept = scope.into_emitted();
+        assert_eq!(kept.len(), 1);
+        assert_eq!((kept[0].path.as_str(), kept[0].original_id.as_str()), ("out/s/notes.txt", "u1"));
+    }
 }

@@ -8,9 +8,12 @@
 //! memcpy of the data segments. A new process recompiles each version once: see [`cache`] for
 //! why the cache is trusted only that far, and where it must (not) live.
 
+use crate::bindings::transflow::template::{ffmpeg, log, status, types, workspace};
 use crate::bindings::{TemplateInfo, TemplatePre};
+use crate::capabilities::{FfmpegScope, LogScope, Metered, StatusScope, Types, WorkspaceScope};
 use crate::job::JobState;
 use crate::limits::JobLimits;
+use crate::traps::StepTimedOut;
 use cache::CodeCache;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -19,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use transflow_store::template::TemplateDescription;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
 pub mod cache;
@@ -136,8 +139,7 @@ impl TemplateEngine {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Setup(e.to_string()))?;
-        crate::bindings::Template::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        link_capabilities(&mut linker).map_err(|e| EngineError::Setup(e.to_string()))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_tag = format!("{:016x}", hasher.finish());
@@ -292,10 +294,23 @@ impl TemplateEngine {
     }
 }
 
-/// A step ran past its wall-clock deadline inside wasm.
-#[derive(Debug, thiserror::Error)]
-#[error("the step ran past its time limit")]
-pub struct StepTimedOut;
+/// Links each interface of the world on its own, with a getter that hands it only its slice of
+/// the step's scope behind the shared host-call budget (see [`crate::capabilities`]), as
+/// wasmtime-wasi links each WASI interface to its own view.
+fn link_capabilities(linker: &mut Linker<JobState>) -> wasmtime::Result<()> {
+    types::add_to_linker::<_, Types>(linker, |_| Types)?;
+    ffmpeg::add_to_linker::<_, Metered<FfmpegScope>>(linker, |state| {
+        state.metered(|scope| &mut scope.ffmpeg)
+    })?;
+    workspace::add_to_linker::<_, Metered<WorkspaceScope>>(linker, |state| {
+        state.metered(|scope| &mut scope.workspace)
+    })?;
+    status::add_to_linker::<_, Metered<StatusScope>>(linker, |state| {
+        state.metered(|scope| &mut scope.status)
+    })?;
+    log::add_to_linker::<_, Metered<LogScope>>(linker, |state| state.metered(|scope| &mut scope.log))?;
+    Ok(())
+}
 
 fn config(settings: &EngineSettings, pooling: bool) -> Config {
     let mut config = Config::new();
