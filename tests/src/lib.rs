@@ -16,7 +16,9 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use transflow_ffmpeg::SandboxSettings;
 use transflow_ffmpeg::{MediaTools, ToolSettings};
-use transflow_runtime::{AssemblyRequest, EngineSettings, JobLimits, Runner, TemplateEngine, UploadSource};
+use transflow_runtime::{
+    AssemblyRequest, DirectorySink, EngineSettings, JobLimits, Runner, TemplateEngine, UploadSource,
+};
 use transflow_store::assembly::AssemblyStatus;
 
 /// Media generated once per test binary with ffmpeg's lavfi sources.
@@ -280,8 +282,8 @@ impl Harness {
         };
         let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
         let tools = MediaTools::detect(&tools).await.expect("ffmpeg installed and transflow-confine built");
-        let runner =
-            Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), dir.path().join("outputs"));
+        let results = Arc::new(DirectorySink::new(dir.path().join("outputs")));
+        let runner = Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), results);
         Harness { engine, runner, dir }
     }
 
@@ -313,7 +315,11 @@ impl Harness {
             branch: "test".into(),
         };
         let mut progress = Vec::new();
-        let status = self.runner.run(request, |s| progress.push(s.progress)).await;
+        let status = self
+            .runner
+            .run(request, |s| progress.push(s.progress))
+            .await
+            .expect("a local directory keeps results");
         Run { status, progress, _dir: self.dir.clone() }
     }
 }

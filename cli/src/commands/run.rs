@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use transflow_ffmpeg::MediaTools;
 use transflow_local::DirTemplateRegistry;
-use transflow_runtime::{AssemblyRequest, JobLimits, Runner, UploadSource};
+use transflow_runtime::{AssemblyRequest, DirectorySink, JobLimits, Runner, UploadSource};
 use transflow_service::config::Config;
 use transflow_service::embedded::Layout;
 use transflow_store::assembly::{AssemblyStatus, ErrorCode};
@@ -34,7 +34,8 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
     // Removed when the run ends, or by the next process when this one is killed.
     let work = ProcessDir::claim(&paths.work)
         .with_context(|| format!("cannot set up the work directory {}", paths.work.display()))?;
-    let runner = Runner::new(engine, Arc::new(tools), work.to_path_buf(), paths.outputs.clone());
+    let results = Arc::new(DirectorySink::new(paths.outputs.clone()));
+    let runner = Runner::new(engine, Arc::new(tools), work.to_path_buf(), results.clone());
     let uploads = args
         .files
         .iter()
@@ -59,13 +60,13 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
                 eprint!("\r[{:3.0}%] {:<40}", status.progress, status.current_step.as_deref().unwrap_or(""));
             }
         })
-        .await;
+        .await?;
     if show_progress {
         eprintln!();
     }
     let json = serde_json::to_string_pretty(&status)?;
     if !status.assembly_id.is_empty() {
-        let dir = runner.assembly_outputs(&args.branch, &status.assembly_id);
+        let dir = results.assembly_dir(&args.branch, &status.assembly_id);
         fs_err::create_dir_all(&dir)?;
         fs_err::write(dir.join("status.json"), &json).context("cannot save status.json")?;
     }

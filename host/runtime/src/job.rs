@@ -4,6 +4,7 @@
 
 use crate::capabilities::{FfmpegScope, HostcallBudget, LogScope, MeteredScope, StatusScope, WorkspaceScope};
 use crate::limits::{JobLimiter, JobLimits};
+use crate::probe::FileFacts;
 use crate::workspace::FileIdentity;
 use tokio::sync::watch;
 use transflow_ffmpeg::MediaMeta;
@@ -48,16 +49,11 @@ pub struct EmittedOutput {
     pub id: String,
     /// Workspace-relative path of the file itself (symlinks resolved).
     pub path: String,
-    /// File name (path below the step directory, as the step emitted it).
-    pub name: String,
-    /// The file when it was emitted: the host keeps it only if it has not changed since.
+    /// The file when it was emitted, its size included: the host keeps it only if it has not
+    /// changed since.
     pub identity: FileIdentity,
-    /// Bytes when emitted.
-    pub size: u64,
-    /// Detected MIME type.
-    pub mime: String,
-    /// Probe result.
-    pub meta: Option<MediaMeta>,
+    /// Probed when emitted; the name is the path below the step directory, as emitted.
+    pub facts: FileFacts,
     /// The upload it derives from.
     pub original_id: String,
 }

@@ -1,24 +1,23 @@
 //! Runs one assembly: places and probes the uploads, runs each step in a fresh instance in
-//! dependency order, collects results and turns every failure into an error code and a message
-//! that names the step.
+//! dependency order, hands each result to the [`ResultSink`] and turns every failure into an
+//! error code and a message that names the step.
 
 use crate::bindings::{GuestError, StepError};
 use crate::capabilities::{FfmpegScope, LogScope, StatusScope, WorkspaceScope};
 use crate::engine::{LoadedTemplate, TemplateEngine};
 use crate::job::{EmittedOutput, InputRecord, JobState, ProgressReporter, StepScope};
+use crate::probe::probe_file;
+use crate::sink::{ResultFile, ResultSink, SinkError, StoredResult, md5_copy};
 use crate::traps::{HostFault, HostcallBudgetExhausted, MemoryLimitExceeded, StepTimedOut};
-use crate::workspace::{FileIdentity, Workspace, copy_to_new};
-use md5::{Digest, Md5};
+use crate::workspace::{FileIdentity, Workspace};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use transflow_ffmpeg::{MediaTools, mime};
+use transflow_ffmpeg::MediaTools;
 use transflow_store::assembly::{
-    AssemblyState, AssemblyStatus, ErrorCode, FileRecord, assembly_id, file_id, now_rfc3339, rfc3339,
-    upload_scope,
+    AssemblyState, AssemblyStatus, ErrorCode, assembly_id, file_id, now_rfc3339, rfc3339, upload_scope,
 };
 use transflow_store::template::{ORIGINAL, StepDescription};
 
@@ -50,13 +49,13 @@ pub struct AssemblyRequest {
     pub branch: String,
 }
 
-/// Runs assemblies on one engine with one set of tools.
+/// Runs assemblies on one engine with one set of tools, keeping results in one sink.
 #[derive(Debug, Clone)]
 pub struct Runner {
     engine: Arc<TemplateEngine>,
     tools: Arc<MediaTools>,
     work_dir: PathBuf,
-    outputs_dir: PathBuf,
+    results: Arc<dyn ResultSink>,
 }
 
 /// A step ended in failure.
@@ -66,36 +65,58 @@ struct StepFailure {
     message: String,
 }
 
+/// Why a run stopped before its last step.
+#[derive(Debug)]
+enum Halt {
+    /// The assembly failed; its status says why.
+    Failed(StepFailure),
+    /// The run was given up; nothing final is recorded.
+    Abandoned(RunAbandoned),
+}
+
+impl From<StepFailure> for Halt {
+    fn from(failure: StepFailure) -> Halt {
+        Halt::Failed(failure)
+    }
+}
+
+/// A run given up because the store behind its [`ResultSink`] failed: not the assembly's
+/// fault, so no final status is recorded, and running the assembly again later may succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct RunAbandoned {
+    /// What was being stored, naming the step and the result.
+    pub context: String,
+    /// Why the store failed.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
 impl Runner {
-    /// A runner whose job workspaces live under `work_dir` and whose results are kept under
-    /// `outputs_dir/{branch}/{assembly_id}/{step}/`.
+    /// A runner whose job workspaces live under `work_dir` and whose results go to `results`.
     pub fn new(
         engine: Arc<TemplateEngine>,
         tools: Arc<MediaTools>,
         work_dir: PathBuf,
-        outputs_dir: PathBuf,
+        results: Arc<dyn ResultSink>,
     ) -> Runner {
-        Runner { engine, tools, work_dir, outputs_dir }
-    }
-
-    /// Where the results of an assembly go.
-    pub fn assembly_outputs(&self, branch: &str, assembly_id: &str) -> PathBuf {
-        self.outputs_dir.join(branch).join(assembly_id)
+        Runner { engine, tools, work_dir, results }
     }
 
     /// Runs the assembly to its end; `on_update` sees every status change (progress included).
-    /// The returned status is completed or carries an error code; this never panics on bad input.
+    /// The returned status is completed or carries an error code; this never panics on bad
+    /// input. `Err` only when the result sink's store failed (see [`RunAbandoned`]).
     pub async fn run(
         &self,
         request: AssemblyRequest,
         on_update: impl FnMut(&AssemblyStatus),
-    ) -> AssemblyStatus {
+    ) -> Result<AssemblyStatus, RunAbandoned> {
         let mut status = new_status(&request, &self.tools);
         let hashed = match hash_uploads(&request.uploads).await {
             Ok(hashed) => hashed,
             Err(message) => {
                 status.fail(ErrorCode::InputInvalid, None, message);
-                return status;
+                return Ok(status);
             }
         };
         let md5s: Vec<String> = hashed.iter().map(|(md5, _)| md5.clone()).collect();
@@ -112,14 +133,15 @@ impl Runner {
     }
 
     /// Runs an assembly whose id and upload digests are already known (a worker's job, whose
-    /// uploads were checked on arrival), starting from its stored `status`.
+    /// uploads were checked on arrival), starting from its stored `status`. When the run is
+    /// abandoned, `on_update` has not seen a final status.
     pub async fn run_identified(
         &self,
         request: AssemblyRequest,
         mut status: AssemblyStatus,
         hashed: &[(String, u64)],
         mut on_update: impl FnMut(&AssemblyStatus),
-    ) -> AssemblyStatus {
+    ) -> Result<AssemblyStatus, RunAbandoned> {
         status.ok = Some(AssemblyState::AssemblyExecuting);
         status.template_version = request.template.version.clone();
         status.sandbox = self.tools.sandbox().name();
@@ -137,14 +159,19 @@ impl Runner {
             Ok(workspace) => Arc::new(workspace),
             Err(e) => {
                 status.fail(ErrorCode::InternalError, None, format!("cannot create the job workspace: {e}"));
-                return status;
+                return Ok(status);
             }
         };
         let outcome = self.execute(&request, &workspace, hashed, &mut status, &mut on_update).await;
-        if let Err(failure) = outcome {
-            let step = status.current_step.take();
-            status.fail(failure.code, step.as_deref(), failure.message);
-        }
+        let abandoned = match outcome {
+            Ok(()) => None,
+            Err(Halt::Failed(failure)) => {
+                let step = status.current_step.take();
+                status.fail(failure.code, step.as_deref(), failure.message);
+                None
+            }
+            Err(Halt::Abandoned(abandoned)) => Some(abandoned),
+        };
         status.current_step = None;
         finish_timing(&mut status);
         if let Ok(workspace) = Arc::try_unwrap(workspace)
@@ -152,8 +179,11 @@ impl Runner {
         {
             tracing::warn!(assembly_id = %status.assembly_id, %error, "could not remove the job workspace");
         }
+        if let Some(abandoned) = abandoned {
+            return Err(abandoned);
+        }
         on_update(&status);
-        status
+        Ok(status)
     }
 
     async fn execute(
@@ -163,12 +193,14 @@ impl Runner {
         hashed: &[(String, u64)],
         status: &mut AssemblyStatus,
         on_update: &mut impl FnMut(&AssemblyStatus),
-    ) -> Result<(), StepFailure> {
+    ) -> Result<(), Halt> {
         let originals = self.place_uploads(request, workspace, hashed, status).await?;
-        let outputs = self.assembly_outputs(&request.branch, &status.assembly_id);
-        if outputs.exists() {
-            fs_err::remove_dir_all(&outputs).map_err(internal)?;
-        }
+        self.results.prepare(&request.branch, &status.assembly_id).await.map_err(|error| match error {
+            SinkError::Unavailable(source) => {
+                Halt::Abandoned(RunAbandoned { context: "preparing the result store".into(), source })
+            }
+            other => internal(other).into(),
+        })?;
         let steps = request.template.description.steps.clone();
         let mut produced: BTreeMap<String, Vec<InputRecord>> = BTreeMap::new();
         for (index, step) in steps.iter().enumerate() {
@@ -186,14 +218,26 @@ impl Runner {
             let mut records = Vec::with_capacity(emitted.len());
             let mut next_inputs = Vec::with_capacity(emitted.len());
             for output in emitted {
-                let record = keep_result(workspace, &outputs, &step.name, &output).map_err(|error| {
-                    let code = match error {
-                        KeepError::Changed { .. } => ErrorCode::StepFailed,
-                        KeepError::Io { .. } => ErrorCode::InternalError,
-                    };
-                    StepFailure { code, message: format!("step `{}`: {error}", step.name) }
-                })?;
-                next_inputs.push(input_from_result(&step.name, &output, &record));
+                let stored = self
+                    .keep_result(workspace, &request.branch, &status.assembly_id, &step.name, &output)
+                    .await
+                    .map_err(|error| error.halt(&step.name))?;
+                // The record and the next steps' input describe the stored bytes.
+                let problem = (stored.size == 0).then(|| "empty file".to_owned());
+                let EmittedOutput { id, path, facts, original_id, .. } = output;
+                let input = facts.clone().input(
+                    id.clone(),
+                    path,
+                    stored.size,
+                    step.name.clone(),
+                    original_id.clone(),
+                    problem,
+                );
+                let mut record = facts.record(id, stored.size, stored.md5);
+                record.original_id = Some(original_id);
+                record.step = Some(step.name.clone());
+                record.link(stored.url);
+                next_inputs.push(input);
                 records.push(record);
             }
             status.results.insert(step.name.clone(), records);
@@ -228,49 +272,51 @@ impl Runner {
                 None => file_id(&status.assembly_id, &upload_scope(status.attempt, index), &upload.name),
             };
             let path = workspace.add_upload(&id, &upload.name, &upload.path).map_err(internal)?;
-            let (meta, problem) = if *size == 0 {
-                (None, Some("empty file".to_owned()))
-            } else {
-                match self.tools.probe(workspace.root(), &path).await {
-                    Ok(Some(meta)) => (Some(meta), None),
-                    Ok(None) => (None, Some("not a media file: it has no audio or video stream".to_owned())),
-                    Err(error) => (None, Some(format!("not a media file: {}", probe_reason(&error)))),
-                }
-            };
-            let name = upload.name.clone();
-            let (basename, ext) = split_name(&name);
-            let head = read_head(&workspace.root().join(&path)).map_err(internal)?;
-            let has_video = meta.as_ref().is_some_and(|m| m.video_codec.is_some());
-            let mime = mime::detect(meta.as_ref().and_then(|m| m.format.as_deref()), has_video, &head, &ext);
-            status.uploads.push(FileRecord {
-                id: id.clone(),
-                name: name.clone(),
-                basename: basename.clone(),
-                ext: ext.clone(),
-                size: *size,
-                mime: mime.clone(),
-                md5hash: md5.clone(),
-                meta: meta.clone(),
-                original_id: None,
-                step: None,
-                url: None,
-                ssl_url: None,
-            });
-            inputs.push(InputRecord {
-                id: id.clone(),
-                path,
-                name,
-                basename,
-                ext,
-                mime,
-                size: *size,
-                from_step: ORIGINAL.into(),
-                original_id: id,
-                meta,
-                problem,
-            });
+            let probed = probe_file(&self.tools, workspace.root(), &path, &upload.name, *size)
+                .await
+                .map_err(internal)?;
+            status.uploads.push(probed.facts.clone().record(id.clone(), *size, md5.clone()));
+            inputs.push(probed.facts.input(id.clone(), path, *size, ORIGINAL.into(), id, probed.problem));
         }
         Ok(inputs)
+    }
+
+    /// Hands a result to the sink from the file opened once and checked to be the one emitted,
+    /// so what is stored is what `emit` probed (a file rewritten or replaced since is refused).
+    async fn keep_result(
+        &self,
+        workspace: &Workspace,
+        branch: &str,
+        assembly_id: &str,
+        step: &str,
+        output: &EmittedOutput,
+    ) -> Result<StoredResult, KeepError> {
+        let name = output.facts.name.clone();
+        let io = |source| KeepError::Io { name: name.clone(), source };
+        // Non-blocking, so a FIFO swapped in for the file cannot stall the host at `open`; the
+        // identity check below then refuses it.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(workspace.root().join(&output.path))
+            .map_err(io)?;
+        if FileIdentity::of(&file.metadata().map_err(io)?) != output.identity {
+            return Err(KeepError::Changed { name });
+        }
+        let result = ResultFile {
+            branch,
+            assembly_id,
+            step,
+            name: &output.facts.name,
+            file,
+            size: output.identity.size,
+            mime: &output.facts.mime,
+        };
+        self.results.keep(result).await.map_err(|error| match error {
+            SinkError::Refused(reason) => KeepError::Refused { name, reason },
+            SinkError::Io(source) => KeepError::Io { name, source },
+            SinkError::Unavailable(source) => KeepError::Unavailable { name, source },
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -410,25 +456,7 @@ fn step_inputs(
         .collect()
 }
 
-/// A kept result as an input of the steps that use its step; its size is the kept file's.
-fn input_from_result(step: &str, output: &EmittedOutput, kept: &FileRecord) -> InputRecord {
-    let (basename, ext) = split_name(output.name.rsplit('/').next().unwrap_or(&output.name));
-    InputRecord {
-        id: output.id.clone(),
-        path: output.path.clone(),
-        name: output.name.clone(),
-        basename,
-        ext,
-        mime: output.mime.clone(),
-        size: kept.size,
-        from_step: step.to_owned(),
-        original_id: output.original_id.clone(),
-        meta: output.meta.clone(),
-        problem: (kept.size == 0).then(|| "empty file".to_owned()),
-    }
-}
-
-/// Why a result could not be kept.
+/// Why a result was not kept.
 #[derive(Debug, thiserror::Error)]
 enum KeepError {
     /// The file was rewritten (or replaced) after `emit` probed it: what was recorded about it
@@ -438,7 +466,15 @@ enum KeepError {
         /// The result's name.
         name: String,
     },
-    /// The host could not copy or read it.
+    /// The sink read other bytes than were emitted and stored none of them.
+    #[error("result `{name}` differs from its record and was not stored: {reason}")]
+    Refused {
+        /// The result's name.
+        name: String,
+        /// What differed.
+        reason: String,
+    },
+    /// The host could not read or copy it.
     #[error("host I/O failed while keeping result `{name}`: {source}")]
     Io {
         /// The result's name.
@@ -447,99 +483,31 @@ enum KeepError {
         #[source]
         source: std::io::Error,
     },
+    /// The sink's store failed.
+    #[error("result `{name}` could not be stored: {source}")]
+    Unavailable {
+        /// The result's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-/// Copies a result out of the workspace into the assembly's outputs and records it. The copy
-/// is made from the file opened once and checked to be the one emitted, into a file that must
-/// not exist yet (so nothing is ever copied onto itself), and the recorded size and MD5 are
-/// read back from the kept copy: the record describes the bytes stored, not the workspace file.
-/// A copy rather than a hard link: the workspace stays writable by the job's tools, and the
-/// kept result must not change with it. Where the filesystem shares blocks the copy is a
-/// reflink and costs no data writes.
-fn keep_result(
-    workspace: &Workspace,
-    outputs: &Path,
-    step: &str,
-    output: &EmittedOutput,
-) -> Result<FileRecord, KeepError> {
-    let io = |source| KeepError::Io { name: output.name.clone(), source };
-    // Non-blocking, so a FIFO swapped in for the file cannot stall the host at `open`; the
-    // identity check below then refuses it.
-    let source = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(workspace.root().join(&output.path))
-        .map_err(io)?;
-    if FileIdentity::of(&source.metadata().map_err(io)?) != output.identity {
-        return Err(KeepError::Changed { name: output.name.clone() });
-    }
-    let target = outputs.join(step).join(&output.name);
-    fs_err::create_dir_all(target.parent().expect("has a parent")).map_err(io)?;
-    copy_to_new(&source, &target).map_err(io)?;
-    fs_err::set_permissions(&target, std::fs::Permissions::from_mode(0o444)).map_err(io)?;
-    let (md5, size) = md5_file(&target).map_err(io)?;
-    let file_name = output.name.rsplit('/').next().unwrap_or(&output.name);
-    let (basename, ext) = split_name(file_name);
-    let url = url_for(&fs_err::canonicalize(&target).map_err(io)?);
-    Ok(FileRecord {
-        id: output.id.clone(),
-        name: output.name.clone(),
-        basename,
-        ext,
-        size,
-        mime: output.mime.clone(),
-        md5hash: md5,
-        meta: output.meta.clone(),
-        original_id: Some(output.original_id.clone()),
-        step: Some(step.to_owned()),
-        url: Some(url),
-        ssl_url: None,
-    })
-}
-
-fn url_for(path: &Path) -> String {
-    let encoded: String = path
-        .to_string_lossy()
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
+impl KeepError {
+    /// What a result not kept does to the run of `step`: a changed file is the template's
+    /// fault, a refused or unreadable one the host's, and a failed store abandons the run.
+    fn halt(self, step: &str) -> Halt {
+        let code = match self {
+            KeepError::Changed { .. } => ErrorCode::StepFailed,
+            KeepError::Refused { .. } | KeepError::Io { .. } => ErrorCode::InternalError,
+            KeepError::Unavailable { name, source } => {
+                let context = format!("step `{step}`: storing result `{name}`");
+                return Halt::Abandoned(RunAbandoned { context, source });
             }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("file://{encoded}")
-}
-
-/// `clip.final.MP4` → (`clip.final`, `mp4`).
-fn split_name(name: &str) -> (String, String) {
-    match name.rsplit_once('.') {
-        Some((base, ext)) if !base.is_empty() => (base.to_owned(), ext.to_ascii_lowercase()),
-        _ => (name.to_owned(), String::new()),
+        };
+        Halt::Failed(StepFailure { code, message: format!("step `{step}`: {self}") })
     }
-}
-
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(16);
-    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
-    Ok(head)
-}
-
-/// Streams a file through MD5 (1 MiB at a time; never the whole file in memory).
-pub fn md5_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        total += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), total))
 }
 
 async fn hash_uploads(uploads: &[UploadSource]) -> Result<Vec<(String, u64)>, String> {
@@ -550,23 +518,18 @@ async fn hash_uploads(uploads: &[UploadSource]) -> Result<Vec<(String, u64)>, St
     tokio::task::spawn_blocking(move || {
         paths
             .iter()
-            .map(|path| md5_file(path).map_err(|e| format!("cannot read {}: {e}", path.display())))
+            .map(|path| {
+                fs_err::File::open(path)
+                    .and_then(|mut file| md5_copy(&mut file, &mut std::io::sink()))
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            })
             .collect()
     })
     .await
     .map_err(|e| format!("hashing failed: {e}"))?
 }
 
-fn probe_reason(error: &transflow_ffmpeg::ToolError) -> String {
-    match error {
-        transflow_ffmpeg::ToolError::Failed { stderr_tail, .. } => {
-            stderr_tail.lines().last().unwrap_or("ffprobe could not read it").to_owned()
-        }
-        other => other.to_string(),
-    }
-}
-
-fn internal(error: std::io::Error) -> StepFailure {
+fn internal(error: impl std::fmt::Display) -> StepFailure {
     StepFailure { code: ErrorCode::InternalError, message: format!("host I/O failed: {error}") }
 }
 
@@ -763,14 +726,33 @@ mod tests {
     }
 
     #[test]
-    fn names_split_into_base_and_extension() {
-        assert_eq!(split_name("clip.final.MP4"), ("clip.final".into(), "mp4".into()));
-        assert_eq!(split_name("README"), ("README".into(), String::new()));
-        assert_eq!(split_name(".env"), (".env".into(), String::new()));
-    }
+    fn results_not_kept_fail_the_step_naming_it_or_abandon_the_run() {
+        let failure = |error: KeepError| match error.halt("thumbs") {
+            Halt::Failed(failure) => (failure.code, failure.message),
+            Halt::Abandoned(abandoned) => panic!("abandoned: {abandoned}"),
+        };
+        let (code, message) = failure(KeepError::Refused {
+            name: "a.jpg".into(),
+            reason: "the body of `outputs/main/x/thumbs/a.jpg` has 12 bytes; 11 were declared".into(),
+        });
+        assert_eq!(code, ErrorCode::InternalError);
+        assert_eq!(
+            message,
+            "step `thumbs`: result `a.jpg` differs from its record and was not stored: \
+             the body of `outputs/main/x/thumbs/a.jpg` has 12 bytes; 11 were declared"
+        );
+        let (code, message) = failure(KeepError::Changed { name: "a.jpg".into() });
+        assert_eq!(code, ErrorCode::StepFailed);
+        assert!(
+            message.starts_with("step `thumbs`: result `a.jpg` changed after it was emitted"),
+            "{message}"
+        );
 
-    #[test]
-    fn urls_are_percent_encoded() {
-        assert_eq!(url_for(Path::new("/a b/c#d.mp4")), "file:///a%20b/c%23d.mp4");
+        let unavailable =
+            KeepError::Unavailable { name: "a.jpg".into(), source: "the bucket is unreachable".into() };
+        let Halt::Abandoned(abandoned) = unavailable.halt("thumbs") else {
+            panic!("the run must be abandoned")
+        };
+        assert_eq!(abandoned.to_string(), "step `thumbs`: storing result `a.jpg`: the bucket is unreachable");
     }
 }

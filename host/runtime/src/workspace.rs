@@ -320,8 +320,27 @@ impl Workspace {
 /// through `copy_file_range`). Reading from the open file means the bytes copied are those of
 /// the file that was opened (and checked), even if its path changes meanwhile.
 pub fn copy_to_new(source: &File, target: &Path) -> io::Result<()> {
+    copy_to_new_via(source, target, |source, copy| io::copy(&mut &*source, copy)).map(drop)
+}
+
+/// How [`copy_to_new_via`] made its copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Copied<T> {
+    /// The copy shares the source's blocks; no bytes were read or written.
+    Reflinked,
+    /// The bytes went through the writer, which returned this.
+    Written(T),
+}
+
+/// [`copy_to_new`] with the byte copy made by `write(source, new file)`, for a caller that
+/// wants to see the bytes on their way (to hash them). A failed write removes the new file.
+pub fn copy_to_new_via<T>(
+    source: &File,
+    target: &Path,
+    write: impl FnOnce(&File, &mut File) -> io::Result<T>,
+) -> io::Result<Copied<T>> {
     match reflink_copy::reflink_file_to_path(source, target) {
-        Ok(()) => return Ok(()),
+        Ok(()) => return Ok(Copied::Reflinked),
         // The reflink failed before creating anything for these; a copy would fail the same way.
         Err(e) if matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::PermissionDenied) => {
             return Err(e);
@@ -330,13 +349,14 @@ pub fn copy_to_new(source: &File, target: &Path) -> io::Result<()> {
         Err(_) => {}
     }
     let mut copy = OpenOptions::new().write(true).create_new(true).open(target)?;
-    let copied = io::copy(&mut &*source, &mut copy);
-    if let Err(error) = copied {
-        drop(copy);
-        let _ = std::fs::remove_file(target);
-        return Err(error);
+    match write(source, &mut copy) {
+        Ok(written) => Ok(Copied::Written(written)),
+        Err(error) => {
+            drop(copy);
+            let _ = std::fs::remove_file(target);
+            Err(error)
+        }
     }
-    Ok(())
 }
 
 /// The rules for a `reserve-output` name, also applied to every output path ffmpeg is given:

@@ -1,11 +1,12 @@
 //! The embedded stack over HTTP on loopback: create-upload → PUT → queue → worker → status,
 //! with real SQLite files, real ffmpeg and the real video-thumbnails template.
 
+use md5::{Digest, Md5};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use transflow_tests::stack::{TestStack, announce};
+use transflow_tests::stack::{TestStack, announce, publish_templates};
 use transflow_tests::{ffprobe, media, stream};
 
 pub(crate) const LIMIT: Duration = Duration::from_secs(120);
@@ -58,6 +59,45 @@ async fn an_upload_is_processed_and_its_results_are_served() {
     let url = thumbnails[0]["url"].as_str().unwrap();
     let forged = url.replacen("/r/", "/r/A", 1);
     assert_eq!(stack.client.get(forged).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    stack.stop().await;
+}
+
+/// The worker stores each result as its step ends, hashed while it is stored: a step that
+/// finished before a later one failed has its results in the blob store, with URLs that serve
+/// exactly the bytes its record describes.
+#[tokio::test]
+async fn results_are_stored_as_their_step_ends_even_when_a_later_step_fails() {
+    let stack = TestStack::start(|_| {}).await;
+    publish_templates(
+        &stack.worker.engine,
+        &*stack.worker.backends.templates,
+        &[test_components::VIDEO_ENCODE],
+    )
+    .await;
+    let clip = media().clip.as_path();
+    let fields = json!({ "height": "144", "preset": "ultrafast", "webm": "maybe" });
+    let plan = json_of(stack.create_upload("video-encode", &[clip], fields).await).await;
+    let id = plan["assembly_id"].as_str().unwrap().to_owned();
+    stack.upload_all(&plan, &[clip]).await;
+    let status = stack.wait_finished(&id, LIMIT).await;
+    assert_eq!(
+        (status["error"].as_str(), status["failed_step"].as_str()),
+        (Some("INVALID_FIELD"), Some("webm"))
+    );
+
+    let encoded = &status["results"]["encode"][0];
+    let response = stack.client.get(encoded["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{encoded:#}");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(encoded["size"].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(encoded["md5hash"].as_str(), Some(hex::encode(Md5::digest(&bytes)).as_str()));
+    let key = format!("outputs/main/{id}/encode/{}", encoded["name"].as_str().unwrap());
+    let stored = stack.worker.backends.blobs.head(&key).await.unwrap().expect("the result is stored");
+    assert_eq!((stored.size, stored.content_type.as_str()), (bytes.len() as u64, "video/mp4"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(stream(&ffprobe(&path), "video")["height"], 144);
     stack.stop().await;
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use test_components as components;
 use transflow_ffmpeg::{MediaTools, ToolSettings};
 use transflow_runtime::workspace::MAX_RESERVED_OUTPUTS;
-use transflow_runtime::{AssemblyRequest, EngineError, Runner, UploadSource};
+use transflow_runtime::{AssemblyRequest, DirectorySink, EngineError, Runner, UploadSource};
 use transflow_tests::{Harness, assert_completed, ffprobe, media, result_path};
 
 fn md5_hex(bytes: &[u8]) -> String {
@@ -132,8 +132,8 @@ async fn uploads_are_read_only_copies_and_the_callers_file_is_untouched() {
 
     let tools = MediaTools::detect(&ToolSettings::default()).await.expect("ffmpeg installed");
     let work = scene.path().join("work");
-    let runner =
-        Runner::new(harness.engine.clone(), Arc::new(tools), work.clone(), scene.path().join("outputs"));
+    let results = Arc::new(DirectorySink::new(scene.path().join("outputs")));
+    let runner = Runner::new(harness.engine.clone(), Arc::new(tools), work.clone(), results);
     let (template, _) =
         harness.engine.load(&std::fs::read(components::VIDEO_THUMBNAILS).unwrap()).await.unwrap();
     let request = AssemblyRequest {
@@ -151,7 +151,8 @@ async fn uploads_are_read_only_copies_and_the_callers_file_is_untouched() {
                 seen = Some(placed_uploads(&work));
             }
         })
-        .await;
+        .await
+        .expect("a local directory keeps results");
     assert_completed(&status);
 
     let seen = seen.expect("the step ran");

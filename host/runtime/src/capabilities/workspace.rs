@@ -6,11 +6,11 @@ use crate::bindings::transflow::template::workspace::Host;
 use crate::bindings::{GuestError, WitMediaMeta};
 use crate::job::{EmittedOutput, InputRecord};
 use crate::limits::JobLimits;
+use crate::probe::probe_file;
 use crate::traps::HostFault;
-use crate::workspace::{EmitError, FileIdentity, NameError, Reservations, ReserveError, Workspace};
-use std::io::Read;
+use crate::workspace::{EmitError, FileIdentity, NameError, Reservations, ReserveError, StepFile, Workspace};
 use std::sync::Arc;
-use transflow_ffmpeg::{MediaTools, mime};
+use transflow_ffmpeg::MediaTools;
 use transflow_store::assembly::file_id;
 
 type GuestResult<T> = wasmtime::Result<Result<T, GuestError>>;
@@ -113,25 +113,22 @@ impl Host for MeteredScope<'_, WorkspaceScope> {
 
     async fn emit(&mut self, path: String, original_id: Option<String>) -> GuestResult<EmittedFile> {
         let scope = self.charge()?;
-        let output = match check_emit(scope, &path, original_id)? {
-            Ok(output) => output,
+        let (file, original_id) = match check_emit(scope, &path, original_id)? {
+            Ok(checked) => checked,
             Err(error) => return Ok(Err(error)),
         };
-        // Probed and sniffed through the resolved path: the file that will be kept.
-        let absolute = scope.workspace.root().join(&output.path);
-        let meta = scope.tools.probe(scope.workspace.root(), &output.path).await.ok().flatten();
-        let mut head = Vec::with_capacity(16);
-        std::fs::File::open(&absolute)?.take(16).read_to_end(&mut head)?;
-        let ext = output.name.rsplit_once('.').map_or(String::new(), |(_, e)| e.to_ascii_lowercase());
-        let has_video = meta.as_ref().is_some_and(|m| m.video_codec.is_some());
-        let mime = mime::detect(meta.as_ref().and_then(|m| m.format.as_deref()), has_video, &head, &ext);
-        let emitted = EmittedOutput { mime, meta, ..output };
+        // Probed through the resolved path: the file that will be kept.
+        let root = scope.workspace.root();
+        let probed = probe_file(&scope.tools, root, &file.path, &file.name, file.identity.size).await?;
+        let id = file_id(&scope.assembly_id, &scope.step, &file.name);
+        let emitted =
+            EmittedOutput { id, path: file.path, identity: file.identity, facts: probed.facts, original_id };
         let reply = EmittedFile {
             id: emitted.id.clone(),
-            name: emitted.name.clone(),
-            size: emitted.size,
-            mime: emitted.mime.clone(),
-            meta: emitted.meta.as_ref().map(WitMediaMeta::from),
+            name: emitted.facts.name.clone(),
+            size: emitted.identity.size,
+            mime: emitted.facts.mime.clone(),
+            meta: emitted.facts.meta.as_ref().map(WitMediaMeta::from),
         };
         scope.emitted.push(emitted);
         Ok(Ok(reply))
@@ -146,7 +143,12 @@ impl Host for MeteredScope<'_, WorkspaceScope> {
 /// resolved, see [`Workspace::step_file`]), that file was not emitted yet under any name (same
 /// resolved path or same inode: one file emitted twice would be kept twice, once onto itself),
 /// the step is within its output count, and `original_id` names an upload this step derives from.
-fn check_emit(scope: &WorkspaceScope, path: &str, original_id: Option<String>) -> GuestResult<EmittedOutput> {
+/// Returns the file and the upload it derives from.
+fn check_emit(
+    scope: &WorkspaceScope,
+    path: &str,
+    original_id: Option<String>,
+) -> GuestResult<(StepFile, String)> {
     let file = match scope.workspace.step_file(&scope.step, path) {
         Ok(file) => file,
         Err(error @ EmitError::Io { .. }) => return Err(wasmtime::Error::new(HostFault(error.to_string()))),
@@ -156,7 +158,7 @@ fn check_emit(scope: &WorkspaceScope, path: &str, original_id: Option<String>) -
     if let Some(earlier) =
         scope.emitted.iter().find(|e| e.path == file.path || e.identity.same_file(&file.identity))
     {
-        let earlier = format!("{}/{}", Workspace::step_dir(&scope.step), earlier.name);
+        let earlier = format!("{}/{}", Workspace::step_dir(&scope.step), earlier.facts.name);
         return Ok(Err(GuestError::InvalidRequest(format!(
             "`{path}` is the file emitted already as `{earlier}`; emit each file once"
         ))));
@@ -174,16 +176,7 @@ fn check_emit(scope: &WorkspaceScope, path: &str, original_id: Option<String>) -
         }
         None => scope.inputs.first().map(|i| i.original_id.clone()).unwrap_or_default(),
     };
-    Ok(Ok(EmittedOutput {
-        id: file_id(&scope.assembly_id, &scope.step, &file.name),
-        path: file.path,
-        name: file.name,
-        identity: file.identity,
-        size: file.identity.size,
-        mime: String::new(),
-        meta: None,
-        original_id,
-    }))
+    Ok(Ok((file, original_id)))
 }
 
 #[cfg(test)]

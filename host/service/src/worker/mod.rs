@@ -11,19 +11,21 @@ pub mod event;
 mod notify;
 pub mod run_loop;
 pub mod setup;
+pub mod sink;
 
 use event::{EventError, parse_event};
 pub use notify::Notifier;
+use sink::BlobStoreSink;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use transflow_ffmpeg::MediaTools;
 use transflow_runtime::engine::{LoadedTemplate, TemplateEngine};
 use transflow_runtime::runner::{AssemblyRequest, Runner, UploadSource};
-use transflow_store::assembly::{AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload, FileRecord};
+use transflow_store::assembly::{AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload};
 use transflow_store::backends::Backends;
-use transflow_store::backends::{BackendError, BackendResult, BlobSpec, Lease, StatusStore};
-use transflow_store::keys::{UploadKey, output_key};
+use transflow_store::backends::{BackendError, BackendResult, Lease, StatusStore};
+use transflow_store::keys::UploadKey;
 use transflow_store::prefix_urls::PublicUrls;
 use transflow_store::status_writer::{StatusWriter, WriteOutcome};
 
@@ -352,89 +354,39 @@ impl Worker {
             user_id: status.user.user_id.clone(),
             branch: status.branch.clone(),
         };
-        let results_dir = job_dir.join("results");
-        let runner =
-            Runner::new(self.engine.clone(), self.tools.clone(), job_dir.join("work"), results_dir.clone());
+        let sink = Arc::new(BlobStoreSink::new(self.backends.blobs.clone(), &self.settings));
+        let runner = Runner::new(self.engine.clone(), self.tools.clone(), job_dir.join("work"), sink.clone());
         let updates = writer.progress_channel();
         let run = runner.run_identified(request, status.clone(), &hashed, |update| {
             updates.send_replace(Some(update.clone()));
         });
         // A cancel (or another worker finishing first) drops the run, which kills its tools.
-        let mut finished = tokio::select! {
+        let finished = tokio::select! {
             finished = run => finished,
             ended = writer.ended_elsewhere() => return Ok(ended),
         };
         drop(updates);
         writer.flush().await;
-        if finished.error.is_none() {
-            self.store_results(&mut finished, &results_dir).await?;
-        }
-        self.link_uploads(&mut finished).await?;
+        // A store that failed while keeping a result leaves the job to the queue's next delivery.
+        let mut finished =
+            finished.map_err(|abandoned| BackendError::io(abandoned.context, abandoned.source))?;
+        self.link_uploads(&sink, &mut finished).await?;
         Ok(finished)
-    }
-
-    /// Copies each result from the job's results directory to
-    /// `outputs/{branch}/{assembly_id}/{step}/{name}` and points its URLs there. Each upload
-    /// declares the size and MD5 recorded when the result was kept, so the store refuses bytes
-    /// that differ from the record; that fails the assembly, naming the step, rather than
-    /// completing it with a result its record does not describe.
-    async fn store_results(
-        &self,
-        status: &mut AssemblyStatus,
-        results_dir: &std::path::Path,
-    ) -> Result<(), ProcessError> {
-        let local = results_dir.join(&status.branch).join(&status.assembly_id);
-        let mut mismatch = None;
-        'steps: for (step, records) in status.results.iter_mut() {
-            for record in records {
-                let key = output_key(&status.branch, &status.assembly_id, step, &record.name);
-                let spec = BlobSpec {
-                    size: Some(record.size),
-                    md5: Some(record.md5hash.clone()),
-                    content_type: record.mime.clone(),
-                    ..BlobSpec::default()
-                };
-                match self.backends.blobs.put_file(&key, &local.join(step).join(&record.name), &spec).await {
-                    Ok(_) => {}
-                    Err(BackendError::Rejected(reason)) => {
-                        let name = &record.name;
-                        let message = format!(
-                            "step `{step}`: result `{name}` differs from its record and was not stored: {reason}"
-                        );
-                        mismatch = Some((step.clone(), message));
-                        break 'steps;
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-                link(record, self.file_url(&key).await?);
-            }
-        }
-        if let Some((step, message)) = mismatch {
-            status.fail(ErrorCode::InternalError, Some(&step), message);
-        }
-        Ok(())
     }
 
     /// Points each upload's URLs at its original. `uploads[i]` is the file of
     /// `expected_uploads[i]`: the job stages them in that order.
-    async fn link_uploads(&self, status: &mut AssemblyStatus) -> Result<(), ProcessError> {
+    async fn link_uploads(
+        &self,
+        sink: &BlobStoreSink,
+        status: &mut AssemblyStatus,
+    ) -> Result<(), ProcessError> {
         let prefix = UploadKey::assembly_prefix(&status.branch, &status.assembly_id);
         for (record, expected) in status.uploads.iter_mut().zip(&status.expected_uploads) {
             let key = format!("{prefix}{}/{}", expected.upload_id, expected.name);
-            link(record, self.file_url(&key).await?);
+            record.link(sink.url(&key).await?);
         }
         Ok(())
-    }
-
-    /// A URL of a stored file, valid for `result_url_ttl`: prefix-signed under the public base
-    /// when one is configured, so relative references beneath the file's directory work too;
-    /// else the blob store's own URL of this one object.
-    async fn file_url(&self, key: &str) -> Result<String, BackendError> {
-        let ttl = self.settings.result_url_ttl;
-        match &self.settings.public_urls {
-            Some(urls) => urls.url(key, SystemTime::now() + ttl),
-            None => self.backends.blobs.download_url(key, ttl).await,
-        }
     }
 
     /// The current version of a template, loaded; `Err` is the error to record in status.
@@ -459,12 +411,6 @@ impl Worker {
             )
         }))
     }
-}
-
-/// Sets a file's `url`, and its `ssl_url` when that URL is https.
-fn link(record: &mut FileRecord, url: String) {
-    record.ssl_url = url.starts_with("https://").then(|| url.clone());
-    record.url = Some(url);
 }
 
 /// Resolves once `stop` turns true; never if its sender goes away first.
@@ -554,35 +500,4 @@ async fn keep_renewed(
         }
     }
     lost.send_replace(true);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ssl_url_is_set_only_for_https_urls() {
-        let mut record = FileRecord {
-            id: "r".into(),
-            name: "a.jpg".into(),
-            basename: "a".into(),
-            ext: "jpg".into(),
-            size: 1,
-            mime: "image/jpeg".into(),
-            md5hash: String::new(),
-            meta: None,
-            original_id: None,
-            step: None,
-            url: None,
-            ssl_url: Some("https://stale".into()),
-        };
-        link(&mut record, "http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg".into());
-        assert_eq!(
-            (record.url.as_deref(), record.ssl_url.as_deref()),
-            (Some("http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg"), None)
-        );
-        link(&mut record, "https://media.example.com/r/T/outputs/main/a/s/a.jpg".into());
-        assert_eq!(record.ssl_url, record.url);
-        assert!(record.ssl_url.is_some_and(|url| url.starts_with("https://")));
-    }
 }

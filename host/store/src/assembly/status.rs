@@ -71,6 +71,14 @@ pub struct FileRecord {
     pub ssl_url: Option<String>,
 }
 
+impl FileRecord {
+    /// Points the record at `url`, and its `ssl_url` too when that URL is https.
+    pub fn link(&mut self, url: String) {
+        self.ssl_url = url.starts_with("https://").then(|| url.clone());
+        self.url = Some(url);
+    }
+}
+
 /// A file announced by create-upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedUpload {
@@ -347,7 +355,36 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::FileRecord;
     use super::Phase::{self, *};
+
+    #[test]
+    fn ssl_url_is_set_only_for_https_urls() {
+        let mut record = FileRecord {
+            id: "r".into(),
+            name: "a.jpg".into(),
+            basename: "a".into(),
+            ext: "jpg".into(),
+            size: 1,
+            mime: "image/jpeg".into(),
+            md5hash: String::new(),
+            meta: None,
+            original_id: None,
+            step: None,
+            url: None,
+            ssl_url: Some("https://stale".into()),
+        };
+        record.link("http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg".into());
+        assert_eq!(
+            (record.url.as_deref(), record.ssl_url.as_deref()),
+            (Some("http://127.0.0.1:8080/r/T/outputs/main/a/s/a.jpg"), None)
+        );
+        record.link("https://media.example.com/r/T/outputs/main/a/s/a.jpg".into());
+        assert_eq!(record.ssl_url, record.url);
+        assert!(record.ssl_url.as_deref().is_some_and(|url| url.starts_with("https://")));
+        record.link("file:///tmp/outputs/main/a/s/a.jpg".into());
+        assert_eq!(record.ssl_url, None);
+    }
 
     #[test]
     fn phases_never_regress() {
