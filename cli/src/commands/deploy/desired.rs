@@ -253,7 +253,7 @@ pub struct WorkerResources {
     pub region: String,
     /// Media and templates buckets.
     pub buckets: Vec<String>,
-    /// The status table.
+    /// The status table's ARN; its indexes are granted under it.
     pub table_arn: String,
     /// The job queue and its dead-letter queue.
     pub queue_arns: [String; 2],
@@ -359,7 +359,7 @@ pub struct FunctionSpec {
     pub timeout_secs: i32,
     /// `/tmp`, MiB.
     pub ephemeral_storage_mb: i32,
-    /// Environment variables.
+    /// The function's environment: the `TRANSFLOW_*` settings the worker reads at start.
     pub environment: BTreeMap<String, String>,
 }
 
