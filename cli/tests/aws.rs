@@ -15,7 +15,7 @@ use transflow_service::lambda::{STOP_MARGIN, handle_batch};
 use transflow_service::worker::Processed;
 use transflow_service::worker::run_loop::{LoopSettings, run_loop};
 use transflow_store::assembly::{AssemblyState, AssemblyStatus};
-use transflow_store::backends::{BlobSpec, JobQueue};
+use transflow_store::backends::BlobSpec;
 use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
 use transflow_tests::{contract, ffprobe, media, play_hls, stream, variant};
