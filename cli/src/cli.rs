@@ -1,4 +1,5 @@
-//! Command-line definitions only; resolution into settings lives in `settings.rs`.
+//! Command-line definitions only. [`crate::commands::execute`] lays the global flags over
+//! `transflow.toml` (`transflow_service::config::Config`) before any command runs.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -89,7 +90,7 @@ pub enum TemplatesCommand {
 /// `transflow templates publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The component.
+    /// The built component (`.wasm`), e.g. a template's `dist/template.wasm` after `bake`.
     pub wasm: PathBuf,
     /// Language the template was written in, recorded with the version [default: what the
     /// component's producers section says; `transflow bake` writes it there].
@@ -100,7 +101,7 @@ pub struct PublishArgs {
 /// `transflow templates rollback`.
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    /// Template id.
+    /// The template to roll back, by the id it was published under.
     pub id: String,
     /// The sha256 of the version to make current [default: the one before the current].
     #[arg(long)]
@@ -153,7 +154,7 @@ pub struct DevArgs {
 /// `transflow status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The assembly id.
+    /// The assembly id create-upload returned (or `transflow run` printed).
     pub assembly_id: String,
 }
 
@@ -227,7 +228,7 @@ pub struct RunArgs {
     /// Per-step time limit in seconds.
     #[arg(long, default_value_t = 1800)]
     pub step_timeout: u64,
-    /// Files to process.
+    /// The files to upload to the assembly, in order; the template sees each as an upload.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }

@@ -1,4 +1,5 @@
-//! `transflow`: bake templates, run assemblies, serve the embedded stack.
+//! `transflow`: build and publish templates, run assemblies, serve the embedded stack, and
+//! deploy, serve and work an AWS deployment.
 
 mod cli;
 mod commands;

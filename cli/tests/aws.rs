@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use transflow_aws::SqsJobQueue;
 use transflow_service::lambda::{STOP_MARGIN, handle_batch};
 use transflow_service::worker::Processed;
 use transflow_service::worker::run_loop::{LoopSettings, run_loop};
 use transflow_store::assembly::{AssemblyState, AssemblyStatus};
-use transflow_store::backends::{BlobSpec, JobQueue};
+use transflow_store::backends::BlobSpec;
 use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_event_json};
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
 use transflow_tests::{contract, ffprobe, media, play_hls, stream, variant};
@@ -548,61 +547,4 @@ async fn cleanup_of_one_branch_leaves_the_other_intact() {
 
     let refused = deployment.cli(&["cleanup", "--branch", "../b"]);
     assert!(!refused.status.success(), "a branch is one path segment");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_aws_backends_keep_the_backend_contract() {
-    let deployment = Deployment::new(BINARY, NO_POINTER_CACHE).await;
-    contract::status_store(deployment.backends.statuses.as_ref(), "c-").await;
-    contract::blob_store(deployment.backends.blobs.as_ref(), "c/").await;
-    // An empty queue of its own, opened by URL: its dead-letter queue and maximum receive
-    // count come from its redrive policy.
-    let sqs = &deployment.clients.sqs;
-    let dead_letter_arn = sqs
-        .get_queue_attributes()
-        .queue_url(sqs.get_queue_url().queue_name("tf-jobs-dlq").send().await.unwrap().queue_url.unwrap())
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    let created = sqs
-        .create_queue()
-        .queue_name("contract-jobs")
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            json!({ "deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 7 }).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let queue = SqsJobQueue::open(sqs.clone(), created.queue_url().unwrap()).await.unwrap();
-    assert_eq!(queue.max_receive_count(), 7, "read from the redrive policy");
-    contract::job_queue(&queue).await;
-
-    // The contract's large record shrank back: its item holds the document again.
-    let item = raw_item(&deployment, "c-large").await;
-    assert!(item.contains_key("status") && !item.contains_key("status_ref"), "shrunk back inline");
-
-    // A record past DynamoDB's item limit lives in S3; the item keeps its key.
-    let mut large = contract::status("spill-1", "main", &transflow_store::assembly::now_rfc3339());
-    large.fields.insert("notes".into(), "x".repeat(600 * 1024));
-    deployment.backends.statuses.create(&large).await.unwrap();
-    let item = raw_item(&deployment, "spill-1").await;
-    let spilled = item["status_ref"].as_s().unwrap();
-    assert!(spilled.starts_with("status/main/spill-1/") && !item.contains_key("status"), "{spilled}");
-    assert_eq!(deployment.backends.statuses.get("spill-1").await.unwrap().unwrap().value, large);
-}
-
-/// The status table's item for `assembly_id`, as DynamoDB stores it.
-async fn raw_item(
-    deployment: &Deployment,
-    assembly_id: &str,
-) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    let key = aws_sdk_dynamodb::types::AttributeValue::S(assembly_id.into());
-    let got =
-        deployment.clients.dynamodb.get_item().table_name("tf-assemblies").key("assembly_id", key).send();
-    got.await.unwrap().item.expect("the item exists")
 }

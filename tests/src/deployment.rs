@@ -50,7 +50,7 @@ pub struct Deployment {
     pub clients: AwsClients,
     /// The deployed backends.
     pub backends: Backends,
-    /// The job queue.
+    /// The job queue's URL, for the tests' own receives and deletes.
     pub queue_url: String,
     cli_binary: PathBuf,
 }

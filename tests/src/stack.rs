@@ -20,7 +20,7 @@ pub struct TestStack {
     pub base: String,
     /// A token for user `dev`.
     pub token: String,
-    /// The HTTP client.
+    /// The client every request of the stack's helpers goes through.
     pub client: reqwest::Client,
     /// The worker, for direct access to the backends.
     pub worker: Arc<Worker>,

@@ -28,7 +28,7 @@ pub struct AwsSettings {
     pub bucket: String,
     /// The bucket of published templates (often the media bucket).
     pub templates_bucket: String,
-    /// The status table.
+    /// The DynamoDB table of status records.
     pub table: String,
     /// The job queue's name.
     pub queue: String,
@@ -47,9 +47,9 @@ pub struct AwsClients {
     /// S3. Checksums are computed only where S3 requires them: a pre-signed URL that carried
     /// the checksum of an empty body would refuse every real upload.
     pub s3: aws_sdk_s3::Client,
-    /// DynamoDB.
+    /// DynamoDB, for the status table.
     pub dynamodb: aws_sdk_dynamodb::Client,
-    /// SQS.
+    /// SQS, for the job queue and its dead-letter queue.
     pub sqs: aws_sdk_sqs::Client,
 }
 

@@ -73,7 +73,7 @@ pub enum SandboxError {
     /// The helper does not run.
     #[error("`{path}` --probe failed: {reason}")]
     HelperBroken {
-        /// The helper.
+        /// The helper binary that was run.
         path: PathBuf,
         /// What went wrong.
         reason: String,
@@ -108,7 +108,7 @@ pub struct Access<'a> {
     pub workspace: &'a Path,
     /// The one directory the tool may write, relative to the workspace (`out/{step}`).
     pub writable: Option<&'a str>,
-    /// Largest file the tool may write.
+    /// Largest file the tool may write, bytes (its `RLIMIT_FSIZE`).
     pub max_file_bytes: u64,
 }
 

@@ -67,7 +67,7 @@ pub enum ToolError {
     FileTooLarge {
         /// `ffmpeg` or `ffprobe`.
         tool: &'static str,
-        /// The cap.
+        /// The largest file it could write, bytes (its `RLIMIT_FSIZE`).
         max_bytes: u64,
     },
     /// The tool's output directory outgrew the step's budget while it ran and it was killed.
@@ -87,7 +87,7 @@ pub struct ToolSettings {
     pub ffmpeg: Option<PathBuf>,
     /// ffprobe; found on `PATH` when absent.
     pub ffprobe: Option<PathBuf>,
-    /// The sandbox.
+    /// How every tool process is confined.
     pub sandbox: SandboxSettings,
     /// Per-process limits.
     pub limits: ToolLimits,

@@ -25,7 +25,7 @@ pub enum BackendKind {
 /// serves its signed upload and download URLs.
 #[derive(Debug, Clone)]
 pub struct OpenedBackends {
-    /// The backends.
+    /// The four backends, for the worker and the API alike.
     pub backends: Backends,
     /// The local blob store, for the `/blobs/` routes; `None` on AWS.
     pub local_blobs: Option<Arc<LocalBlobStore>>,

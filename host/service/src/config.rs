@@ -32,7 +32,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Webhook delivery.
     pub webhook: WebhookConfig,
-    /// The worker.
+    /// How workers take jobs: concurrency, leases, visibility and retries.
     pub worker: WorkerConfig,
     /// The HTTP server of `transflow dev` and `transflow serve`.
     pub server: ServerConfig,

@@ -71,7 +71,7 @@ impl Layout {
 pub struct Stack {
     /// The API's state (serve it with [`Stack::router`]).
     pub api: Arc<ApiState>,
-    /// The worker.
+    /// The worker the loop hands jobs to; tests call it directly.
     pub worker: Arc<Worker>,
     /// Loop tunables from the config.
     pub loop_settings: LoopSettings,

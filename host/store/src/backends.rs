@@ -228,7 +228,7 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
 /// A status record and the version a compare-and-set must name to replace it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioned<T> {
-    /// The value.
+    /// The record as stored at `version`.
     pub value: T,
     /// Incremented by every successful write.
     pub version: u64,
@@ -252,7 +252,7 @@ pub enum Created {
 /// winner's final status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// Assembly id.
+    /// The assembly the run has claimed.
     pub assembly_id: String,
     /// The run holding it: a token unique to that run (the worker id and a random run id).
     pub owner: String,
@@ -372,13 +372,14 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
 /// One published version of a template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateVersion {
-    /// Template id.
+    /// The id assemblies ask for (`describe()`'s id).
     pub id: String,
-    /// sha256 of the component.
+    /// Lower-case hex SHA-256 of the component's bytes: the version's name and its cache key.
     pub sha256: String,
     /// Component size in bytes.
     pub size: u64,
-    /// Language it was written in.
+    /// Language it was written in (`rust`, `typescript`, `python`, …), as its producers
+    /// section or the publisher says.
     pub language: String,
     /// When it was published (RFC 3339).
     pub published_at: String,
@@ -389,7 +390,7 @@ pub struct TemplateVersion {
 /// A template id with its versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateSummary {
-    /// The current version.
+    /// The version new assemblies run: the one the pointer names.
     pub current: TemplateVersion,
     /// Every published sha256, oldest first.
     pub versions: Vec<String>,

@@ -1,6 +1,7 @@
 //! What every backend implementation promises, checked the same way against each: the
-//! embedded ones on disk and the AWS ones against moto (both runs are in `tests/`). Ids are prefixed per call, so a
-//! store may be shared with other tests.
+//! embedded ones on disk and the AWS ones against moto, side by side in
+//! `tests/tests/integration/contract.rs`. Ids are prefixed per call, so a store may be shared
+//! with other tests.
 
 use crate::assembly::AssemblyStatus;
 use crate::backends::{BackendError, BlobSpec, BlobStore, Created, JobQueue, StatusStore, Versioned};

@@ -21,7 +21,7 @@ pub struct StepDescription {
 /// A documented user field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldDescription {
-    /// Field name.
+    /// The key an assembly sets it by in its `fields`.
     pub name: String,
     /// What it controls.
     pub description: String,
@@ -32,9 +32,9 @@ pub struct FieldDescription {
 /// Where the status is posted when an assembly ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookDescription {
-    /// Endpoint.
+    /// Where the status is POSTed.
     pub url: String,
-    /// Name of a configured signing secret.
+    /// Which of `[webhook] secrets` signs the deliveries; unsigned when absent.
     pub secret_name: Option<String>,
 }
 
@@ -42,15 +42,16 @@ pub struct WebhookDescription {
 /// order where every step comes after the steps it uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateDescription {
-    /// Template id.
+    /// The id the template is published under and assemblies ask for.
     pub id: String,
     /// What it does.
     pub description: String,
     /// Steps in dependency order.
     pub steps: Vec<StepDescription>,
-    /// User fields.
+    /// The user fields it reads.
     pub fields: Vec<FieldDescription>,
-    /// Optional webhook.
+    /// Where every assembly's status goes when it ends, unless the assembly names its own
+    /// `notify_url`.
     pub webhook: Option<WebhookDescription>,
 }
 

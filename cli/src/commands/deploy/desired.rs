@@ -4,10 +4,7 @@
 //! IAM URL-encodes policy documents, SQS returns policies as JSON strings, S3 capitalises
 //! filter rule names.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, GlobalSecondaryIndex, GlobalSecondaryIndexDescription, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, GlobalSecondaryIndexDescription};
 use aws_sdk_lambda::types::{
     EventSourceMappingConfiguration, FunctionCodeLocation, FunctionConfiguration, FunctionResponseType,
 };
@@ -20,7 +17,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use transflow_aws::schema::{BRANCH_INDEX, BRANCH_KEY, CREATED_KEY, TABLE_KEY, UPLOADS_KEY_PREFIX};
+use transflow_aws::schema::UPLOADS_KEY_PREFIX;
 use transflow_service::config::{AwsNames, Config};
 
 /// Queue attributes as SQS takes and returns them: strings.
@@ -229,36 +226,8 @@ pub fn same_notification(current: &QueueConfiguration, wanted: &QueueConfigurati
         && rules(current) == rules(wanted)
 }
 
-/// The attributes the table's key and index name (DynamoDB wants only those declared).
-pub fn table_attributes() -> Result<Vec<AttributeDefinition>, BuildError> {
-    [TABLE_KEY, BRANCH_KEY, CREATED_KEY]
-        .into_iter()
-        .map(|name| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
-        })
-        .collect()
-}
-
-/// Status records are read by assembly id.
-pub fn table_key() -> Result<Vec<KeySchemaElement>, BuildError> {
-    Ok(vec![key(TABLE_KEY, KeyType::Hash)?])
-}
-
-/// `list_branch` queries a branch's records newest first, without scanning the table.
-pub fn branch_index() -> Result<GlobalSecondaryIndex, BuildError> {
-    GlobalSecondaryIndex::builder()
-        .index_name(BRANCH_INDEX)
-        .key_schema(key(BRANCH_KEY, KeyType::Hash)?)
-        .key_schema(key(CREATED_KEY, KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-}
-
-fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, BuildError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
-}
-
-/// Whether an existing index has the key and projection of [`branch_index`].
+/// Whether an existing index has the key and projection of
+/// [`branch_index`](transflow_aws::schema::branch_index).
 pub fn index_matches(current: &GlobalSecondaryIndexDescription, wanted: &GlobalSecondaryIndex) -> bool {
     current.key_schema() == wanted.key_schema()
         && current.projection().and_then(|p| p.projection_type())
@@ -284,7 +253,7 @@ pub struct WorkerResources {
     pub region: String,
     /// Media and templates buckets.
     pub buckets: Vec<String>,
-    /// The status table.
+    /// The status table's ARN; its indexes are granted under it.
     pub table_arn: String,
     /// The job queue and its dead-letter queue.
     pub queue_arns: [String; 2],
@@ -390,7 +359,7 @@ pub struct FunctionSpec {
     pub timeout_secs: i32,
     /// `/tmp`, MiB.
     pub ephemeral_storage_mb: i32,
-    /// Environment variables.
+    /// The function's environment: the `TRANSFLOW_*` settings the worker reads at start.
     pub environment: BTreeMap<String, String>,
 }
 
@@ -567,20 +536,16 @@ mod tests {
     }
 
     #[test]
-    fn the_branch_index_is_keyed_by_branch_and_creation_time() {
+    fn an_index_with_another_projection_does_not_match() {
+        use aws_sdk_dynamodb::types::{Projection, ProjectionType};
+        use transflow_aws::schema::{BRANCH_INDEX, branch_index};
         let index = branch_index().unwrap();
-        let keys: Vec<_> =
-            index.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().clone())).collect();
-        assert_eq!(keys, [("branch", KeyType::Hash), ("created_at", KeyType::Range)]);
         let described = GlobalSecondaryIndexDescription::builder()
             .index_name(BRANCH_INDEX)
             .set_key_schema(Some(index.key_schema().to_vec()))
             .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
             .build();
         assert!(!index_matches(&described, &index));
-        let names: Vec<_> =
-            table_attributes().unwrap().iter().map(|a| a.attribute_name().to_owned()).collect();
-        assert_eq!(names, ["assembly_id", "branch", "created_at"]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::time::Duration;
-use transflow_aws::schema::{BRANCH_INDEX, TTL_ATTRIBUTE};
+use transflow_aws::schema::{self, BRANCH_INDEX, TTL_ATTRIBUTE};
 
 /// How long a new or updated table may take to become `ACTIVE`.
 const TABLE_WAIT: Duration = Duration::from_secs(600);
@@ -247,8 +247,8 @@ impl Deployer<'_> {
             .await
             .or_absent(format_args!("table {name}"), |e| e.is_resource_not_found_exception())?
             .and_then(|output| output.table);
-        let key = desired::table_key()?;
-        let index = desired::branch_index()?;
+        let key = schema::table_key()?;
+        let index = schema::branch_index()?;
         let (mut provisioned, mut index_missing) = (false, false);
         if let Some(table) = &current {
             if table.key_schema() != key.as_slice() {
@@ -273,7 +273,7 @@ impl Deployer<'_> {
                     .create_table()
                     .table_name(name)
                     .billing_mode(BillingMode::PayPerRequest)
-                    .set_attribute_definitions(Some(desired::table_attributes()?))
+                    .set_attribute_definitions(Some(schema::table_attributes()?))
                     .set_key_schema(Some(key))
                     .global_secondary_indexes(index.clone())
                     .send()
@@ -297,7 +297,7 @@ impl Deployer<'_> {
                 dynamodb
                     .update_table()
                     .table_name(name)
-                    .set_attribute_definitions(Some(desired::table_attributes()?))
+                    .set_attribute_definitions(Some(schema::table_attributes()?))
                     .global_secondary_index_updates(
                         GlobalSecondaryIndexUpdate::builder().create(create).build(),
                     )

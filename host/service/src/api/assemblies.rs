@@ -19,7 +19,7 @@ use transflow_store::keys::{UploadKey, outputs_prefix};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
-    /// Template id.
+    /// The published template to run; an id with no published version is refused.
     pub template_id: String,
     /// The files that will be uploaded.
     pub files: Vec<AnnouncedFile>,
@@ -35,11 +35,13 @@ pub struct CreateUpload {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnnouncedFile {
-    /// File name.
+    /// The file's name as the user has it: the last segment of its upload key, 1–255 bytes
+    /// without `/`, `\` or control characters.
     pub name: String,
     /// Exact size in bytes.
     pub size: u64,
-    /// Content type.
+    /// Content type; it must be allowed by `limits.allowed_types` and is signed into the
+    /// upload target, so the upload must send it.
     pub mime: String,
     /// Lower-case hex MD5 of the content.
     pub md5: String,
@@ -74,7 +76,8 @@ pub struct PlannedUpload {
     /// Upload id: derived from the assembly, the attempt and the file, so announcing the same
     /// files again within an attempt gives the same targets.
     pub upload_id: String,
-    /// File name.
+    /// The announced file's name, for people reading the plan: clients pair targets with files
+    /// by position, since two files may share a name.
     pub name: String,
     /// The signed request to make.
     #[serde(flatten)]
@@ -405,7 +408,7 @@ pub(super) async fn cancel(
 /// One entry of `GET /api/templates`.
 #[derive(Debug, Serialize)]
 pub struct TemplateListing {
-    /// Template id.
+    /// The id create-upload takes as `template_id`.
     pub id: String,
     /// What it does.
     pub description: String,

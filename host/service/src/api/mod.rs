@@ -34,7 +34,7 @@ pub use auth::Auth;
 /// What the handlers share.
 #[derive(Debug)]
 pub struct ApiState {
-    /// Storage.
+    /// Where assemblies, uploads and templates live; the routes read and write nothing else.
     pub backends: Backends,
     /// The embedded blob store, whose signed URLs this server answers; `None` when blobs live
     /// elsewhere (S3 answers its own URLs).
@@ -122,9 +122,9 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 /// An error response.
 #[derive(Debug)]
 pub struct ApiError {
-    /// HTTP status.
+    /// The response's status: 4xx for the caller's mistakes, 5xx for ours.
     pub status: StatusCode,
-    /// Machine-readable code.
+    /// The body's `error`, upper-case and stable (`INVALID_REQUEST`), for clients to match on.
     pub code: &'static str,
     /// What was wrong and what to do.
     pub message: String,

@@ -1,12 +1,13 @@
 //! The webhook sender: when an assembly ends, its status JSON is POSTed to the template's
 //! webhook or the assembly's `notify_url`.
 //!
-//! Three concerns, one file each:
+//! Three concerns apart:
 //! - [`signing`](WebhookSecret): Standard Webhooks signatures, so receivers can trust and
 //!   deduplicate what we send, with the standard's own libraries;
 //! - [`policy`](WebhookPolicy): which addresses a user-supplied URL may reach (no SSRF into our
 //!   network or the cloud metadata endpoint) and the retry schedule;
-//! - [`record`](NotifyRecord): what the assembly status says about the delivery.
+//! - [`NotifyRecord`]: what the assembly status says about the delivery, defined beside the
+//!   status in [`transflow_store::notify`] and re-exported here.
 //!
 //! This module does the delivery itself: one signed POST per attempt, retried with backoff
 //! while the failure looks temporary.

@@ -33,10 +33,10 @@ pub struct S3EventRecord {
 /// The `s3` part of a record.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct S3Entity {
-    /// The bucket.
+    /// Where the object was stored; not read, since a worker has one media bucket.
     #[serde(default)]
     pub bucket: S3Bucket,
-    /// The object.
+    /// The object that was created; its key names the upload.
     #[serde(default)]
     pub object: S3Object,
 }
@@ -55,7 +55,7 @@ pub struct S3Object {
     /// The key, URL-encoded.
     #[serde(default)]
     pub key: String,
-    /// Size in bytes.
+    /// Size in bytes; not read, since the worker looks the uploads up itself.
     #[serde(default)]
     pub size: Option<u64>,
 }

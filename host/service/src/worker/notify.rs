@@ -4,9 +4,8 @@
 //! assembly's `notify_url` (signed with the configured secret) or, when it has none, the
 //! webhook the template's published description names (signed with the secret it names), so
 //! a process that never ran the template, like the API canceling an assembly, finds it too.
-//! Delivery runs
-//! in the background with its retries, so a slow receiver never holds a worker slot; the
-//! `webhook-id` is derived from the assembly id, so receivers can drop duplicates.
+//! Delivery runs in the background with its retries, so a slow receiver never holds a worker
+//! slot; the `webhook-id` is derived from the assembly id, so receivers can drop duplicates.
 
 use crate::webhook::{NotifyRecord, WebhookSecret, WebhookSender};
 use std::collections::BTreeMap;
