@@ -1,7 +1,8 @@
 //! Turning a queued upload event into a finished assembly.
 //!
-//! [`Worker::process_message`] is the one function every entry point calls: the embedded worker
-//! loop ([`run_loop`]), and later the Lambda handler and the long-running SQS worker. It is
+//! [`Worker::process_message`] is the one function every entry point calls: the worker loop of
+//! `transflow dev` and `transflow worker` ([`run_loop`]) and the Lambda handler
+//! ([`crate::lambda`]). It is
 //! idempotent, because queues deliver at least once: a finished assembly is never run again,
 //! an assembly still waiting for files is left alone, and the lease in the status store makes
 //! sure only one run executes an assembly at a time — two deliveries of one event to the same
