@@ -17,6 +17,7 @@ pub mod bindings;
 mod capabilities;
 pub mod describe;
 pub mod engine;
+mod failure;
 pub mod job;
 pub mod limits;
 pub mod probe;
