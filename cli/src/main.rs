@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod progress;
 
 use clap::Parser;
 use std::io::IsTerminal;

@@ -1,8 +1,8 @@
 //! `transflow run`: one assembly on embedded defaults, final status JSON on stdout.
 
 use crate::cli::RunArgs;
+use crate::progress::{Count, Progress};
 use anyhow::{Context, Result};
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,19 +51,13 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
         user_id: args.user,
         branch: args.branch.clone(),
     };
-    let show_progress = std::io::stderr().is_terminal();
-    let mut last_shown = -1.0f32;
+    let mut progress = Progress::new("run", Count::Percent);
     let status = runner
         .run(request, |status| {
-            if show_progress && status.progress - last_shown >= 1.0 {
-                last_shown = status.progress;
-                eprint!("\r[{:3.0}%] {:<40}", status.progress, status.current_step.as_deref().unwrap_or(""));
-            }
+            progress.update(status.progress as u64, status.current_step.as_deref().unwrap_or("starting"))
         })
         .await?;
-    if show_progress {
-        eprintln!();
-    }
+    progress.finish();
     let json = serde_json::to_string_pretty(&status)?;
     if !status.assembly_id.is_empty() {
         let dir = results.assembly_dir(&args.branch, &status.assembly_id);

@@ -11,6 +11,7 @@ mod python;
 pub(crate) use language::component_language;
 
 use crate::cli::BakeArgs;
+use crate::progress::{Count, Progress};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -70,27 +71,31 @@ pub async fn bake(paths: &Layout, config: &Config, args: BakeArgs) -> Result<Exi
     }
     let engine = super::engine(paths, JobLimits::default())?;
     let total = sources.len();
+    let mut progress = Progress::new("bake", Count::Items(total as u64));
     for (index, source) in sources.iter().enumerate() {
         let label = source.label();
-        eprintln!("[{}/{total}] building {label}", index + 1);
-        let (wasm, language) = source.build().with_context(|| format!("template `{label}` did not build"))?;
+        progress.update(index as u64, &format!("building {label}"));
+        let (wasm, language) = progress
+            .suspend(|| source.build())
+            .with_context(|| format!("template `{label}` did not build"))?;
         // Written into the component, so `templates publish` of this file records it too.
         language::record_language(&wasm, language)?;
         let bytes = fs_err::read(&wasm)?;
         let version = checked_version(&engine, &bytes, language).await.with_context(|| {
             format!("template `{label}` built, but the host rejects it ({})", wasm.display())
         })?;
-        eprintln!(
-            "      {} v{} ({language}, {} KiB, steps: {})",
+        progress.println(&format!(
+            "baked {} v{} ({language}, {} KiB, steps: {})",
             version.id,
             &version.sha256[..12],
             bytes.len() / 1024,
             version.description.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" → ")
-        );
+        ));
         for registry in &registries {
             registry.publish(&bytes, version.clone()).await?;
         }
     }
+    progress.finish();
     eprintln!("baked {total} template(s) into {}", registry_dir.display());
     if args.publish {
         eprintln!("published {total} template(s) to s3://{}/templates/", config.aws_names().templates_bucket);

@@ -39,7 +39,9 @@ impl Deployer<'_> {
         let docker = if options.build { Some(docker_that_builds().await) } else { None };
         let (action, detail, digest) = match (docker, checkout) {
             (Some(Ok(docker)), Some(checkout)) if !self.dry_run => {
+                let docker_output_below = self.progress.hidden();
                 self.build_and_push(&docker, &uri, &checkout).await?;
+                drop(docker_output_below);
                 let after = self.digest(tag).await?;
                 // Same digest: the build reproduced the image already there.
                 (Action::of(before.is_some(), before == after), after.clone().unwrap_or_default(), after)

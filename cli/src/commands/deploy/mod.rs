@@ -11,6 +11,7 @@ mod storage;
 mod worker;
 
 use crate::cli::DeployArgs;
+use crate::progress::{Count, Progress};
 use anyhow::{Result, anyhow};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use std::fmt;
@@ -145,8 +146,10 @@ pub async fn deploy(
         ecr: aws_sdk_ecr::Client::new(&clients.sdk),
         dry_run: options.dry_run,
         plan: DeployPlan::default(),
+        progress: Progress::new("deploy", Count::Unknown),
     };
     let outcome = deployer.run(options).await;
+    deployer.progress.finish();
     (deployer.plan, outcome)
 }
 
@@ -160,6 +163,8 @@ struct Deployer<'a> {
     ecr: aws_sdk_ecr::Client,
     dry_run: bool,
     plan: DeployPlan,
+    /// Names the resource being looked at while the calls for it are in flight.
+    progress: Progress,
 }
 
 impl Deployer<'_> {
@@ -167,23 +172,31 @@ impl Deployer<'_> {
         let (config, names) = (self.config, self.names.clone());
         let buckets = desired::buckets(&names);
         for bucket in &buckets {
+            self.doing("bucket", bucket);
             self.bucket(bucket).await?;
         }
+        self.doing("bucket CORS and lifecycle", &names.bucket);
         self.cors(&names.bucket).await?;
         self.lifecycle(&names.bucket).await?;
+        self.doing("queue", &names.dead_letter_queue);
         let dead_letter_arn =
             self.queue(&names.dead_letter_queue, |_| desired::dead_letter_attributes()).await?;
+        self.doing("queue", &names.queue);
         let queue_arn = self
             .queue(&names.queue, |queue_arn| {
                 desired::queue_attributes(config, &names.bucket, &dead_letter_arn, queue_arn)
             })
             .await?;
+        self.doing("notification", &names.bucket);
         self.notification(&names.bucket, &queue_arn).await?;
+        self.doing("table", &names.table);
         let table_arn = self.table(&names.table).await?;
         self.time_to_live(&names.table).await?;
         if !config.aws.lambda {
+            self.doing("mappings", &names.function);
             return self.disable_mappings(&queue_arn).await;
         }
+        self.doing("worker role for", &names.function);
         let role_arn = self
             .role(&desired::WorkerResources {
                 region: config.aws.region.clone(),
@@ -193,6 +206,7 @@ impl Deployer<'_> {
                 function: names.function.clone(),
             })
             .await?;
+        self.doing("image", &names.repository);
         let image = self.image(options).await?;
         let spec = desired::FunctionSpec {
             role: role_arn,
@@ -201,13 +215,21 @@ impl Deployer<'_> {
             ephemeral_storage_mb: config.aws.ephemeral_storage_mb,
             environment: desired::worker_environment(config, &names),
         };
+        self.doing("function", &names.function);
         let function_arn = self.function(&spec, &image).await?;
+        self.doing("mapping", &names.function);
         self.mapping(&queue_arn, &function_arn).await
     }
 
     /// Whether to write: something differs and this is not a dry run.
     fn writes(&self, action: Action) -> bool {
         action != Action::Unchanged && !self.dry_run
+    }
+
+    /// Shows which resource the next calls are about; the plan says what came of it.
+    fn doing(&mut self, kind: &str, name: &str) {
+        let checking = if self.dry_run { "comparing" } else { "bringing up to date" };
+        self.progress.update(0, &format!("{checking} {kind} {name}"));
     }
 
     fn record(&mut self, action: Action, kind: &'static str, name: &str, detail: impl Into<String>) {
