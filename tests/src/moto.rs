@@ -52,6 +52,7 @@ impl MotoServer {
         use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
         aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(transflow_aws::https_client())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(

@@ -38,6 +38,16 @@ pub struct AwsSettings {
     pub template_pointer_ttl: Duration,
 }
 
+/// The one HTTP client every SDK call goes through: hyper with rustls on ring (the SDK's
+/// default features would build a second TLS stack on aws-lc for the same job).
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 /// Clients of the services Transflow uses, sharing one region, endpoint and credentials.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
@@ -58,6 +68,7 @@ impl AwsClients {
     /// credentials from the SDK's default chain.
     pub async fn connect(region: &str, endpoint_url: Option<&str>) -> AwsClients {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(https_client())
             .region(aws_config::Region::new(region.to_owned()));
         if let Some(endpoint) = endpoint_url {
             loader = loader.endpoint_url(endpoint);

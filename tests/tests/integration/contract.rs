@@ -1,6 +1,6 @@
 //! The backend contract (`transflow_tests::contract`) on the embedded backends and on the AWS
 //! ones against moto. A worker's promise on AWS (`one_run_per_assembly`) needs S3's upload
-//! events, so it runs on a full deployment in `cli/tests/aws.rs`.
+//! events, so it runs on a full deployment in `cli/tests/cli/aws.rs`.
 
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, TimeToLiveSpecification};
 use aws_sdk_sqs::types::QueueAttributeName;

@@ -40,6 +40,7 @@ fn store(endpoint: &str) -> S3BlobStore {
     use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(transflow_aws::https_client())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(

@@ -15,7 +15,7 @@ use std::time::Duration;
 use transflow_aws::AwsClients;
 use transflow_tests::moto::MotoServer;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
+use crate::BINARY;
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1";
 
 /// A config with non-default values wherever deploy derives something from them.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use transflow_tests::{ffprobe, media, stream};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
+use crate::BINARY;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()

@@ -20,7 +20,7 @@ use transflow_tests::deployment::{Deployment, another_version, sqs_event, sqs_ev
 use transflow_tests::lambda_runtime_api::{Answer, RuntimeApi};
 use transflow_tests::{contract, ffprobe, media, play_hls, stream, variant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
+use crate::BINARY;
 const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_bootstrap");
 
 /// Workers read the template pointer at every job, so a publish shows at the next one.

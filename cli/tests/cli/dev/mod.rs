@@ -1,5 +1,5 @@
 //! The `transflow` binary as a process: `dev` with a worker killed mid-job and the page driven
-//! by Chromium, and (in [`ops`]) what an operator meets. One test binary, one link.
+//! by Chromium, and (in [`ops`]) what an operator meets.
 
 mod ops;
 
@@ -13,7 +13,7 @@ use transflow_tests::dev_server::{DevServer, bake_into};
 use transflow_tests::stack::announce;
 use transflow_tests::{ffprobe, media, stream};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_transflow");
+use crate::BINARY;
 const JWT_SECRET: &str = "dev-process-test-secret-0123456789";
 
 /// A data directory with a config whose leases and visibility are short, so a killed
