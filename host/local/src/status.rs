@@ -80,10 +80,9 @@ fn decode(id: &str, json: &str) -> BackendResult<AssemblyStatus> {
 
 /// The stored document and version of `id`, if any.
 fn read(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, u64)>> {
-    conn.query_row("SELECT status, version FROM assemblies WHERE assembly_id = ?1", [id], |row| {
-        Ok((row.get(0)?, row.get(1)?))
-    })
-    .optional()
+    conn.prepare_cached("SELECT status, version FROM assemblies WHERE assembly_id = ?1")?
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
 }
 
 /// How a conditional write to one row went.
@@ -136,8 +135,20 @@ impl StatusStore for SqliteStatusStore {
     async fn get(&self, assembly_id: &str) -> BackendResult<Option<Versioned<AssemblyStatus>>> {
         let id = assembly_id.to_owned();
         let found =
-            self.db.call(format!("reading the status of assembly {id}"), move |conn| read(conn, &id)).await?;
+            self.db.read(format!("reading the status of assembly {id}"), move |conn| read(conn, &id)).await?;
         found.map(|(json, version)| Ok(Versioned { value: decode(assembly_id, &json)?, version })).transpose()
+    }
+
+    /// The document as stored: it was written by `serde_json::to_string`, as the trait asks.
+    async fn get_json(&self, assembly_id: &str) -> BackendResult<Option<String>> {
+        let id = assembly_id.to_owned();
+        self.db
+            .read(format!("reading the status of assembly {id}"), move |conn| {
+                conn.prepare_cached("SELECT status FROM assemblies WHERE assembly_id = ?1")?
+                    .query_row([&id], |row| row.get(0))
+                    .optional()
+            })
+            .await
     }
 
     async fn update(&self, status: &AssemblyStatus, expected_version: u64) -> BackendResult<u64> {
@@ -255,7 +266,7 @@ impl StatusStore for SqliteStatusStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .db
-            .call(format!("listing the assemblies of branch {branch}"), move |conn| {
+            .read(format!("listing the assemblies of branch {branch}"), move |conn| {
                 let mut statement = conn.prepare_cached(
                     "SELECT assembly_id, status FROM assemblies WHERE branch = ?1
                      ORDER BY created_at DESC, assembly_id DESC LIMIT ?2",

@@ -267,6 +267,15 @@ pub trait StatusStore: Send + Sync + std::fmt::Debug {
     async fn create(&self, status: &AssemblyStatus) -> BackendResult<Created>;
     /// The record, if any.
     async fn get(&self, assembly_id: &str) -> BackendResult<Option<Versioned<AssemblyStatus>>>;
+    /// The record's document as JSON, exactly as `serde_json::to_string` writes the status
+    /// [`StatusStore::get`] returns, for readers that pass it on unchanged (the status route).
+    /// Stores that keep the document as that text return it without decoding it.
+    async fn get_json(&self, assembly_id: &str) -> BackendResult<Option<String>> {
+        let Some(record) = self.get(assembly_id).await? else { return Ok(None) };
+        serde_json::to_string(&record.value)
+            .map(Some)
+            .map_err(|e| BackendError::io(format!("encoding the status of assembly {assembly_id}"), e))
+    }
     /// Replaces the record if it is still at `expected_version`; returns the new version, or
     /// [`BackendError::Conflict`].
     async fn update(&self, status: &AssemblyStatus, expected_version: u64) -> BackendResult<u64>;

@@ -63,6 +63,11 @@ pub async fn status_store(store: &dyn StatusStore, prefix: &str) {
     let missing = store.update(&status(&id("nope"), "main", &now), 1).await.unwrap_err();
     assert!(matches!(missing, BackendError::NotFound(_)), "{missing:?}");
 
+    // The document as JSON is byte for byte what serializing the current record gives.
+    let json = store.get_json(&id("a1")).await.unwrap().expect("the record exists");
+    assert_eq!(json, serde_json::to_string(&record).unwrap());
+    assert_eq!(store.get_json(&id("missing")).await.unwrap(), None);
+
     // A live lease belongs to one run: exclusive against other workers, against a second run
     // on the same worker, and against its own run taking it again (runs renew). It leaves the
     // version alone.

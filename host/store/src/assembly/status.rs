@@ -273,13 +273,7 @@ impl AssemblyStatus {
 
     /// Where the assembly is in its life; see [`Phase::may_become`].
     pub fn phase(&self) -> Phase {
-        match (self.error, self.ok) {
-            (Some(_), _) => Phase::Failed,
-            (None, Some(AssemblyState::AssemblyCompleted)) => Phase::Completed,
-            (None, Some(AssemblyState::AssemblyCanceled)) => Phase::Canceled,
-            (None, Some(AssemblyState::AssemblyExecuting)) => Phase::Executing,
-            (None, Some(AssemblyState::AssemblyUploading) | None) => Phase::Uploading,
-        }
+        Phase::of(self.error, self.ok)
     }
 
     /// Marks the announced upload `upload_id` received with `size` bytes, once; when it was
@@ -325,6 +319,18 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase of a status whose `error` and `ok` fields are these: readers that decode only
+    /// those fields of a stored document tell its phase the same way.
+    pub fn of(error: Option<ErrorCode>, ok: Option<AssemblyState>) -> Phase {
+        match (error, ok) {
+            (Some(_), _) => Phase::Failed,
+            (None, Some(AssemblyState::AssemblyCompleted)) => Phase::Completed,
+            (None, Some(AssemblyState::AssemblyCanceled)) => Phase::Canceled,
+            (None, Some(AssemblyState::AssemblyExecuting)) => Phase::Executing,
+            (None, Some(AssemblyState::AssemblyUploading) | None) => Phase::Uploading,
+        }
+    }
+
     /// Whether an assembly in this phase may be written in phase `next`.
     pub fn may_become(self, next: Phase) -> bool {
         use Phase::*;
