@@ -42,6 +42,12 @@ async fn an_upload_is_processed_and_its_results_are_served() {
     let status = stack.wait_finished(&id, LIMIT).await;
     assert_eq!(status["ok"], "ASSEMBLY_COMPLETED", "{status:#}");
     assert_eq!(status["uploads"][0]["meta"]["width"], 640);
+    // The route answers with the stored document as it is: byte for byte what serializing the
+    // record gives.
+    let stored = stack.worker.backends.statuses.get(&id).await.unwrap().unwrap().value;
+    let answer = stack.request(Method::GET, &format!("/api/status/{id}")).send().await.unwrap();
+    assert_eq!(answer.headers()["content-type"], "application/json");
+    assert_eq!(answer.text().await.unwrap(), serde_json::to_string(&stored).unwrap());
     assert_eq!(status["bytes_received"], status["bytes_expected"]);
     let thumbnails = status["results"]["thumbnails"].as_array().expect("thumbnails");
     assert_eq!(thumbnails.len(), 3);
@@ -200,10 +206,7 @@ async fn another_users_assembly_is_not_found() {
     let plan =
         json_of(stack.create_upload("video-thumbnails", &[media().clip.as_path()], json!({})).await).await;
     let id = plan["assembly_id"].as_str().unwrap();
-    let auth = transflow_service::api::Auth::Jwt {
-        secret: b"integration-test-secret-0123456789".to_vec(),
-        user_claim: "sub".into(),
-    };
+    let auth = transflow_service::api::Auth::jwt(b"integration-test-secret-0123456789", "sub");
     let mallory = auth.token_for("mallory", Duration::from_secs(60)).unwrap();
     let url = format!("{}/api/status/{id}", stack.base);
     let response = stack.client.get(&url).bearer_auth(&mallory).send().await.unwrap();

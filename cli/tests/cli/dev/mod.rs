@@ -31,9 +31,7 @@ async fn prepared_dir(components: &[&str]) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn token() -> String {
-    Auth::Jwt { secret: JWT_SECRET.as_bytes().to_vec(), user_claim: "sub".into() }
-        .token_for("dev", Duration::from_secs(600))
-        .unwrap()
+    Auth::jwt(JWT_SECRET.as_bytes(), "sub").token_for("dev", Duration::from_secs(600)).unwrap()
 }
 
 async fn status(client: &reqwest::Client, base: &str, id: &str) -> Value {

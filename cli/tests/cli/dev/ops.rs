@@ -125,7 +125,7 @@ async fn token_prints_a_jwt_that_dev_accepts() {
     let token = String::from_utf8(printed.stdout).unwrap();
     let mut headers = axum::http::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {}", token.trim()).parse().unwrap());
-    let auth = Auth::Jwt { secret: JWT_SECRET.as_bytes().to_vec(), user_claim: "sub".into() };
+    let auth = Auth::jwt(JWT_SECRET.as_bytes(), "sub");
     assert_eq!(auth.user(&headers).unwrap(), "bob");
 
     let refused = cli(&configured, &data, &["token", "--user", "bob", "--ttl", "5x"]);

@@ -4,13 +4,15 @@ use super::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 use transflow_store::assembly::{
-    AssemblyState, AssemblyStatus, ExpectedUpload, Phase, assembly_id, file_id, now_rfc3339, upload_scope,
+    AssemblyState, AssemblyStatus, ErrorCode, ExpectedUpload, Phase, UserRef, assembly_id, file_id,
+    now_rfc3339, upload_scope,
 };
 use transflow_store::backends::{BackendError, BlobSpec, Created, UploadTarget};
 use transflow_store::keys::{UploadKey, outputs_prefix};
@@ -345,32 +347,68 @@ async fn check_request(state: &ApiState, request: &CreateUpload) -> Result<(), A
     Ok(())
 }
 
-/// The assembly if `user` owns it; 404 otherwise, so ids of others' assemblies leak nothing.
+/// Whether `assembly_id` can name an assembly: 64 lower-case hex digits. Others are not looked up.
+fn valid_id(assembly_id: &str) -> bool {
+    assembly_id.len() == 64 && assembly_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The 404 of an assembly the caller does not own or that does not exist: the two look the
+/// same, so ids of others' assemblies leak nothing.
+fn not_found(assembly_id: &str) -> ApiError {
+    ApiError::not_found("ASSEMBLY_NOT_FOUND", format!("no assembly {assembly_id}"))
+}
+
+/// The assembly if `user` owns it; 404 otherwise.
 async fn owned(
     state: &ApiState,
     user: &str,
     assembly_id: &str,
 ) -> Result<transflow_store::backends::Versioned<AssemblyStatus>, ApiError> {
-    let missing = || ApiError::not_found("ASSEMBLY_NOT_FOUND", format!("no assembly {assembly_id}"));
-    let valid_id =
-        assembly_id.len() == 64 && assembly_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !valid_id {
-        return Err(missing());
+    if !valid_id(assembly_id) {
+        return Err(not_found(assembly_id));
     }
     match state.backends.statuses.get(assembly_id).await? {
         Some(record) if record.value.user.user_id == user => Ok(record),
-        _ => Err(missing()),
+        _ => Err(not_found(assembly_id)),
     }
 }
 
+/// What the status route reads of a stored document before answering with it as it is.
+#[derive(Deserialize)]
+struct StoredHead {
+    user: UserRef,
+    ok: Option<AssemblyState>,
+    error: Option<ErrorCode>,
+}
+
+/// `GET /api/status/{id}`: the stored document, byte for byte what serializing the decoded
+/// status gives (the store writes it with the same serializer), so the route decodes only its
+/// owner and phase. An attempt still waiting for its uploads is the exception: it may have
+/// expired meanwhile, and then reads as [`Retention::as_seen`](crate::retention::Retention)
+/// makes it.
 pub(super) async fn status(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(assembly_id): Path<String>,
-) -> Result<Json<AssemblyStatus>, ApiError> {
+) -> Result<Response, ApiError> {
     let user = state.auth.user(&headers)?;
-    let status = owned(&state, &user, &assembly_id).await?.value;
-    Ok(Json(state.retention.as_seen(status, SystemTime::now())))
+    if !valid_id(&assembly_id) {
+        return Err(not_found(&assembly_id));
+    }
+    let Some(json) = state.backends.statuses.get_json(&assembly_id).await? else {
+        return Err(not_found(&assembly_id));
+    };
+    let undecodable =
+        |e: serde_json::Error| BackendError::io(format!("decoding the status of assembly {assembly_id}"), e);
+    let head: StoredHead = serde_json::from_str(&json).map_err(undecodable)?;
+    if head.user.user_id != user {
+        return Err(not_found(&assembly_id));
+    }
+    if Phase::of(head.error, head.ok) == Phase::Uploading {
+        let status = serde_json::from_str(&json).map_err(undecodable)?;
+        return Ok(Json(state.retention.as_seen(status, SystemTime::now())).into_response());
+    }
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
 }
 
 pub(super) async fn cancel(

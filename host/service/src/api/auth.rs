@@ -21,27 +21,46 @@ pub const ANONYMOUS: &str = "anonymous";
 /// How requests prove who they are.
 #[derive(Clone)]
 pub enum Auth {
-    /// Bearer JWTs signed with this secret; the user id is in `user_claim`.
-    Jwt {
-        /// HS256 secret.
-        secret: Vec<u8>,
-        /// Claim holding the user id.
-        user_claim: String,
-    },
+    /// Bearer JWTs signed with one HS256 secret.
+    Jwt(Box<JwtKeys>),
     /// No authentication: everyone is [`ANONYMOUS`]. Only when the config says so.
     Disabled,
+}
+
+/// What checking and issuing tokens takes, prepared once rather than per request: every
+/// request of the API is checked with the same key and rules.
+#[derive(Clone)]
+pub struct JwtKeys {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+    /// Claim holding the user id.
+    user_claim: String,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Auth::Jwt { user_claim, .. } => write!(f, "Jwt {{ user_claim: {user_claim:?} }}"),
+            Auth::Jwt(keys) => write!(f, "Jwt {{ user_claim: {:?} }}", keys.user_claim),
             Auth::Disabled => f.write_str("Disabled"),
         }
     }
 }
 
 impl Auth {
+    /// Bearer JWTs signed with the HS256 `secret`, naming the user in `user_claim`.
+    pub fn jwt(secret: &[u8], user_claim: &str) -> Auth {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        Auth::Jwt(Box::new(JwtKeys {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret),
+            validation,
+            user_claim: user_claim.to_owned(),
+        }))
+    }
+
     /// What `[auth]` asks for. `unset_secret` supplies the HS256 secret when `auth.jwt_secret`
     /// is not set; it is not called otherwise, nor when authentication is disabled.
     pub fn from_config<E>(
@@ -55,27 +74,24 @@ impl Auth {
             Some(secret) => secret.clone(),
             None => unset_secret()?,
         };
-        Ok(Auth::Jwt { secret: secret.into_bytes(), user_claim: config.user_claim.clone() })
+        Ok(Auth::jwt(secret.as_bytes(), &config.user_claim))
     }
 
     /// The user a request is made by, or 401.
     pub fn user(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        let (secret, user_claim) = match self {
+        let keys = match self {
             Auth::Disabled => return Ok(ANONYMOUS.into()),
-            Auth::Jwt { secret, user_claim } => (secret, user_claim),
+            Auth::Jwt(keys) => keys,
         };
         let token = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
         let claims = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
             token.trim(),
-            &DecodingKey::from_secret(secret),
-            &validation,
+            &keys.decoding,
+            &keys.validation,
         )
         .map_err(|e| {
             ApiError::unauthorized(&match e.kind() {
@@ -86,6 +102,7 @@ impl Auth {
             })
         })?
         .claims;
+        let user_claim = &keys.user_claim;
         match claims.get(user_claim) {
             Some(serde_json::Value::String(user)) if !user.is_empty() && user.len() <= 256 => {
                 Ok(user.clone())
@@ -99,10 +116,11 @@ impl Auth {
     /// A token for `user`, valid for `ttl` (what `transflow dev` and `transflow token` print);
     /// `None` when authentication is disabled.
     pub fn token_for(&self, user: &str, ttl: Duration) -> Option<String> {
-        let Auth::Jwt { secret, user_claim } = self else { return None };
+        let Auth::Jwt(keys) = self else { return None };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let claims = serde_json::json!({ user_claim.as_str(): user, "iat": now, "exp": now + ttl.as_secs() });
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).ok()
+        let claims =
+            serde_json::json!({ keys.user_claim.as_str(): user, "iat": now, "exp": now + ttl.as_secs() });
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).ok()
     }
 }
 
@@ -112,7 +130,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn auth() -> Auth {
-        Auth::Jwt { secret: b"0123456789abcdef0123".to_vec(), user_claim: "sub".into() }
+        Auth::jwt(b"0123456789abcdef0123", "sub")
     }
 
     fn bearer(token: &str) -> HeaderMap {
@@ -131,7 +149,7 @@ mod tests {
     fn bad_missing_foreign_and_expired_tokens_are_refused() {
         assert_eq!(auth().user(&HeaderMap::new()).unwrap_err().status.as_u16(), 401);
         assert!(auth().user(&bearer("not.a.jwt")).is_err());
-        let other = Auth::Jwt { secret: b"another secret, 20+ chars".to_vec(), user_claim: "sub".into() };
+        let other = Auth::jwt(b"another secret, 20+ chars", "sub");
         let foreign = other.token_for("mallory", Duration::from_secs(60)).unwrap();
         assert!(auth().user(&bearer(&foreign)).is_err());
         let claims = serde_json::json!({ "sub": "bob", "exp": 1_000_000 });
@@ -181,13 +199,16 @@ mod tests {
         let mut config = AuthConfig::default();
         let unset = || Ok::<_, String>("fallback secret 0123456789".to_owned());
         let fallback = Auth::from_config(&config, unset).unwrap();
-        assert!(matches!(&fallback, Auth::Jwt { secret, .. } if secret == b"fallback secret 0123456789"));
+        let token = Auth::jwt(b"fallback secret 0123456789", "sub").token_for("ann", Duration::from_secs(60));
+        assert_eq!(fallback.user(&bearer(&token.unwrap())).unwrap(), "ann");
         config.jwt_secret = Some("configured secret 0123456789".into());
         config.user_claim = "uid".into();
         let configured = Auth::from_config(&config, || Err("not asked")).unwrap();
-        assert!(
-            matches!(&configured, Auth::Jwt { secret, user_claim } if secret == b"configured secret 0123456789" && user_claim == "uid")
-        );
+        let token =
+            Auth::jwt(b"configured secret 0123456789", "uid").token_for("ben", Duration::from_secs(60));
+        assert_eq!(configured.user(&bearer(&token.unwrap())).unwrap(), "ben");
+        let fallback_token = fallback.token_for("ann", Duration::from_secs(60)).unwrap();
+        assert!(configured.user(&bearer(&fallback_token)).is_err(), "another secret and claim");
         config.disabled = true;
         assert!(matches!(Auth::from_config(&config, || Err("not asked")), Ok(Auth::Disabled)));
     }
