@@ -240,6 +240,20 @@ pub fn ffmpeg_builds(bubblewrap: bool) -> Vec<(String, ToolSettings)> {
     builds
 }
 
+/// The `video-thumbnails-ts` component (11.5 MiB, SpiderMonkey inside), built by the TypeScript
+/// SDK unless it is up to date.
+pub fn typescript_thumbnails() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repository");
+    let template = root.join("templates/video-thumbnails-ts");
+    let status = Command::new("node")
+        .arg(root.join("template-sdk/typescript/bin/build.mjs"))
+        .arg(&template)
+        .status()
+        .expect("node runs the TypeScript SDK's build");
+    assert!(status.success(), "building video-thumbnails-ts failed");
+    template.join("dist/template.wasm")
+}
+
 /// A host with its own data directory, engine and tools.
 #[derive(Debug)]
 pub struct Harness {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use transflow_ffmpeg::MediaTools;
 use transflow_local::DirTemplateRegistry;
-use transflow_runtime::{AssemblyRequest, DirectorySink, JobLimits, Runner, UploadSource};
+use transflow_runtime::{AssemblyRequest, Compiler, DirectorySink, JobLimits, Runner, UploadSource};
 use transflow_service::config::Config;
 use transflow_service::embedded::Layout;
 use transflow_store::assembly::{AssemblyStatus, ErrorCode};
@@ -45,7 +45,7 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
         })
         .collect();
     let request = AssemblyRequest {
-        template,
+        template: template.clone(),
         uploads,
         fields: args.fields.into_iter().collect(),
         user_id: args.user,
@@ -65,6 +65,13 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
         fs_err::write(dir.join("status.json"), &json).context("cannot save status.json")?;
     }
     println!("{json}");
+    if template.compiler() == Compiler::Winch {
+        // This process ends here, and Cranelift's code with it unless it is finished and cached:
+        // waiting once, after the results, spares every later run Winch's slower code and a
+        // compile cut short at exit.
+        eprintln!("compiling `{}` with Cranelift for later runs (once)…", args.template);
+        template.settled().await;
+    }
     Ok(report(&status))
 }
 

@@ -26,7 +26,7 @@ pub mod sink;
 pub mod traps;
 pub mod workspace;
 
-pub use engine::{EngineError, EngineSettings, LoadSource, LoadedTemplate, TemplateEngine};
+pub use engine::{Compiler, EngineError, EngineSettings, LoadSource, LoadedTemplate, TemplateEngine};
 pub use limits::JobLimits;
 pub use runner::{AssemblyRequest, RunAbandoned, Runner, UploadSource};
 pub use sink::{DirectorySink, ResultSink};

@@ -4,6 +4,7 @@ mod contract;
 mod describe;
 mod embedded;
 mod file_urls;
+mod first_runs;
 mod hostile;
 mod ids;
 mod inputs;
