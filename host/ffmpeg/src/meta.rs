@@ -138,9 +138,7 @@ impl MediaMeta {
     /// "lasts" 0.04 s at size × 200 bit/s), which describes ffmpeg, not the image.
     pub fn of_still_image(head: &[u8], size: u64, ext: &str) -> Option<MediaMeta> {
         let (format, codec) = match imagesize::image_type(head).ok()? {
-            imagesize::ImageType::Jpeg
-                if size > FFPROBE_FIRST_READ && matches!(ext, "jpg" | "jpeg") =>
-            {
+            imagesize::ImageType::Jpeg if size > FFPROBE_FIRST_READ && matches!(ext, "jpg" | "jpeg") => {
                 ("image2", "mjpeg")
             }
             imagesize::ImageType::Png if png_is_still(head)? => ("png_pipe", "png"),
@@ -255,7 +253,15 @@ mod tests {
             // ffprobe reads these as `jpeg_pipe` (too small, or not named as a JPEG), `apng`
             // and an animation of unknown size: they are left to ffprobe.
             (made(dir.path(), "tiny.jpg", "16x16", &one), false),
-            (made(dir.path(), "still-jpeg.mp4", "320x180", &[&one[..], &["-f", "image2", "-c:v", "mjpeg"]].concat()), false),
+            (
+                made(
+                    dir.path(),
+                    "still-jpeg.mp4",
+                    "320x180",
+                    &[&one[..], &["-f", "image2", "-c:v", "mjpeg"]].concat(),
+                ),
+                false,
+            ),
             (made(dir.path(), "moving.png", "64x48", &["-f", "apng"]), false),
             (made(dir.path(), "moving.webp", "64x48", &["-loop", "0"]), false),
         ];
