@@ -51,7 +51,10 @@ done
 # Processes that became ffmpeg or ffprobe, in everything `transflow run` started (bubblewrap
 # and transflow-confine exec the tool in the end): `perf trace` names each process after a
 # successful execve, so concurrent processes need no pairing of interrupted strace lines.
-command -v perf >/dev/null || { echo "bench: perf is missing (Debian: apt-get install linux-perf)" >&2; exit 1; }
+if ! command -v perf >/dev/null; then
+    echo "bench: no tool-process count: perf is missing (Debian: apt-get install linux-perf)" >&2
+    exit 0
+fi
 input="$data/testsrc2.mp4" template=video-thumbnails
 trace="$data/execve.trace"
 rm -rf "$data/outputs"
