@@ -259,6 +259,7 @@ pub fn typescript_thumbnails() -> PathBuf {
 pub struct Harness {
     /// The engine (shared by every run of this harness).
     pub engine: Arc<TemplateEngine>,
+    tools: Arc<MediaTools>,
     runner: Runner,
     dir: Arc<tempfile::TempDir>,
 }
@@ -296,9 +297,15 @@ impl Harness {
         };
         let engine = Arc::new(TemplateEngine::new(settings).expect("engine"));
         let tools = MediaTools::detect(&tools).await.expect("ffmpeg installed and transflow-confine built");
+        let tools = Arc::new(tools);
         let results = Arc::new(DirectorySink::new(dir.path().join("outputs")));
-        let runner = Runner::new(engine.clone(), Arc::new(tools), dir.path().join("work"), results);
-        Harness { engine, runner, dir }
+        let runner = Runner::new(engine.clone(), tools.clone(), dir.path().join("work"), results);
+        Harness { engine, tools, runner, dir }
+    }
+
+    /// How many ffmpeg and ffprobe processes this harness started, detection included.
+    pub fn tools_started(&self) -> u64 {
+        self.tools.sandbox().tools_started()
     }
 
     /// The harness's data directory.

@@ -1,4 +1,5 @@
-//! Media metadata read from ffprobe's JSON, shaped like Transloadit's `meta`.
+//! Media metadata read from ffprobe's JSON, shaped like Transloadit's `meta`, or from a still
+//! image's header where that settles everything ffprobe would say.
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +122,66 @@ impl MediaMeta {
     }
 }
 
+/// ffprobe starts a `.jpg` on its first 2048 bytes; when a JPEG ends within them its own
+/// demuxer (`jpeg_pipe`) wins over the extension's (`image2`).
+const FFPROBE_FIRST_READ: u64 = 2048;
+
+impl MediaMeta {
+    /// What ffprobe would say of a still JPEG, PNG or WebP image that starts with `head`, is
+    /// `size` bytes long and is named with the extension `ext` (lower case), read from its
+    /// header in-process; `None` when the header does not settle it (another type, an
+    /// animation, a header past `head`, a small JPEG or one not named `.jpg`/`.jpeg`), so the
+    /// caller asks ffprobe.
+    ///
+    /// Format, size and codec are ffprobe's. Duration, frame rate and bit rate are left out: for
+    /// a still image ffprobe reports its demuxer's default of 25 frames a second (a `.jpg` then
+    /// "lasts" 0.04 s at size × 200 bit/s), which describes ffmpeg, not the image.
+    pub fn of_still_image(head: &[u8], size: u64, ext: &str) -> Option<MediaMeta> {
+        let (format, codec) = match imagesize::image_type(head).ok()? {
+            imagesize::ImageType::Jpeg if size > FFPROBE_FIRST_READ && matches!(ext, "jpg" | "jpeg") => {
+                ("image2", "mjpeg")
+            }
+            imagesize::ImageType::Png if png_is_still(head)? => ("png_pipe", "png"),
+            imagesize::ImageType::Webp if webp_is_still(head)? => ("webp_pipe", "webp"),
+            _ => return None,
+        };
+        let dimensions = imagesize::blob_size(head).ok()?;
+        Some(MediaMeta {
+            format: Some(format.to_owned()),
+            width: Some(u32::try_from(dimensions.width).ok()?),
+            height: Some(u32::try_from(dimensions.height).ok()?),
+            video_codec: Some(codec.to_owned()),
+            ..MediaMeta::default()
+        })
+    }
+}
+
+/// Whether a PNG is a single image: `Some(false)` for an animated PNG (an `acTL` chunk before
+/// the first `IDAT`, which ffprobe reads as `apng` with a duration), `None` when `head` ends
+/// before either.
+fn png_is_still(head: &[u8]) -> Option<bool> {
+    let mut at = 8;
+    loop {
+        let length = u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?) as usize;
+        match head.get(at + 4..at + 8)? {
+            b"acTL" => return Some(false),
+            b"IDAT" => return Some(true),
+            _ => at = at.checked_add(12)?.checked_add(length)?,
+        }
+    }
+}
+
+/// Whether a WebP is a single image: an extended (`VP8X`) file says in its flags whether it is
+/// animated; simple ones (`VP8 `, `VP8L`) never are.
+fn webp_is_still(head: &[u8]) -> Option<bool> {
+    const ANIMATION_FLAG: u8 = 0x02;
+    match head.get(12..16)? {
+        b"VP8X" => Some(head.get(20)? & ANIMATION_FLAG == 0),
+        b"VP8 " | b"VP8L" => Some(true),
+        _ => None,
+    }
+}
+
 fn parse_f64(text: Option<&str>) -> Option<f64> {
     text?.parse::<f64>().ok().filter(|v| v.is_finite())
 }
@@ -164,6 +225,66 @@ mod tests {
         let meta = MediaMeta::from_ffprobe_json(json).unwrap();
         assert_eq!(meta.video_codec, None);
         assert_eq!(meta.width, None);
+    }
+
+    /// `name` made by ffmpeg in `dir` from `testsrc` at `size` with `options`.
+    fn made(dir: &std::path::Path, name: &str, size: &str, options: &[&str]) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=size={size}:rate=5:duration=1"))
+            .args(options)
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is installed");
+        assert!(status.success(), "ffmpeg made no {name}");
+        path
+    }
+
+    #[test]
+    fn still_images_are_described_from_their_headers_as_ffprobe_describes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = ["-frames:v", "1"];
+        let cases = [
+            (made(dir.path(), "still.jpg", "320x180", &one), true),
+            (made(dir.path(), "still.JPEG", "320x180", &one), true),
+            (made(dir.path(), "still.png", "33x17", &one), true),
+            (made(dir.path(), "still.webp", "320x180", &one), true),
+            // ffprobe reads these as `jpeg_pipe` (too small, or not named as a JPEG), `apng`
+            // and an animation of unknown size: they are left to ffprobe.
+            (made(dir.path(), "tiny.jpg", "16x16", &one), false),
+            (
+                made(
+                    dir.path(),
+                    "still-jpeg.mp4",
+                    "320x180",
+                    &[&one[..], &["-f", "image2", "-c:v", "mjpeg"]].concat(),
+                ),
+                false,
+            ),
+            (made(dir.path(), "moving.png", "64x48", &["-f", "apng"]), false),
+            (made(dir.path(), "moving.webp", "64x48", &["-loop", "0"]), false),
+        ];
+        for (path, described) in cases {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap();
+            let ext = name.rsplit_once('.').unwrap().1.to_ascii_lowercase();
+            let from_header = MediaMeta::of_still_image(&bytes, bytes.len() as u64, &ext);
+            assert_eq!(from_header.is_some(), described, "{name}: {from_header:?}");
+            let Some(meta) = from_header else { continue };
+            let output = std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+                .arg(&path)
+                .output()
+                .expect("ffprobe is installed");
+            let probed = MediaMeta::from_ffprobe_json(&String::from_utf8_lossy(&output.stdout)).unwrap();
+            let seen = |m: &MediaMeta| (m.format.clone(), m.width, m.height, m.video_codec.clone());
+            assert_eq!(seen(&meta), seen(&probed), "{name}");
+            assert_eq!((meta.duration, meta.framerate, meta.bitrate), (None, None, None), "{name}");
+        }
+        // A header cut short is left to ffprobe too.
+        let jpeg = std::fs::read(dir.path().join("still.jpg")).unwrap();
+        assert_eq!(MediaMeta::of_still_image(&jpeg[..4], jpeg.len() as u64, "jpg"), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::process::Command;
 use transflow_confine::{Layers, Plan};
 
@@ -99,6 +101,9 @@ pub struct Sandbox {
     layers: Layers,
     /// bubblewrap at this path, when it works here.
     bubblewrap: Option<PathBuf>,
+    /// Tool processes started so far, shared by clones: a plain count that tests and
+    /// benchmarks read to check how many tools a job starts.
+    started: Arc<AtomicU64>,
 }
 
 /// What one tool run may touch.
@@ -114,30 +119,36 @@ pub struct Access<'a> {
 
 impl Sandbox {
     /// Finds the helper, asks it which layers this kernel supports, and checks that bubblewrap
-    /// (when wanted) really runs `tool -version` here with the helper inside; falls back to the
-    /// helper alone when it cannot.
+    /// (when wanted) works here: the helper's `--probe` runs inside bubblewrap with the
+    /// arguments a run of `tool` gets, and bubblewrap stacks only when the helper inside it
+    /// still applies every layer it applies outside; otherwise the helper runs alone.
+    ///
+    /// No tool is started (a tool start costs tens of milliseconds of library loading; the
+    /// helper's probe one). Only this machine decides the layers: the check runs once, in a
+    /// scratch workspace, before any template or media is seen.
     pub async fn detect(settings: &SandboxSettings, tool: &Path) -> Result<Sandbox, SandboxError> {
         let helper = match &settings.confine {
             Some(path) => path.clone(),
             None => find_helper().ok_or(SandboxError::HelperMissing)?,
         };
-        let layers = probe_helper(&helper).await?;
-        let mut sandbox = Sandbox { helper, layers, bubblewrap: None };
-        if settings.bubblewrap
-            && let Some(bwrap) = find_in_path("bwrap")
-        {
-            let candidate = Sandbox { bubblewrap: Some(bwrap), ..sandbox.clone() };
-            if candidate.self_test(tool).await {
-                sandbox = candidate;
+        let bwrap = if settings.bubblewrap { find_in_path("bwrap") } else { None };
+        let outside = probe_layers(Command::new(&helper));
+        let inside = async {
+            match &bwrap {
+                Some(bwrap) => probe_in_bubblewrap(bwrap, &helper, tool).await,
+                None => None,
             }
-        }
-        if !sandbox.layers.contains(settings.require) {
+        };
+        let (outside, inside) = tokio::join!(outside, inside);
+        let layers = outside.map_err(|reason| SandboxError::HelperBroken { path: helper.clone(), reason })?;
+        let bubblewrap = bwrap.filter(|_| inside.is_some_and(|inside| inside.contains(layers)));
+        if !layers.contains(settings.require) {
             return Err(SandboxError::RequirementUnmet {
                 required: settings.require.to_string(),
-                available: sandbox.layers.to_string(),
+                available: layers.to_string(),
             });
         }
-        Ok(sandbox)
+        Ok(Sandbox { helper, layers, bubblewrap, started: Arc::default() })
     }
 
     /// The layers in force, as the assembly status names them: `bubblewrap+landlock+seccomp`,
@@ -188,6 +199,7 @@ impl Sandbox {
         };
         command.args(plan.to_args());
         command.env_clear().stdin(Stdio::null()).kill_on_drop(true).process_group(0);
+        self.started.fetch_add(1, Ordering::Relaxed);
         command
     }
 
@@ -199,13 +211,9 @@ impl Sandbox {
         }
     }
 
-    /// Runs `tool -version` through the whole stack in a scratch workspace.
-    async fn self_test(&self, tool: &Path) -> bool {
-        let Ok(scratch) = tempfile::tempdir() else { return false };
-        let access = Access { workspace: scratch.path(), writable: None, max_file_bytes: 1 << 20 };
-        let mut probe = self.command(tool, access);
-        probe.arg("-version").stdout(Stdio::null()).stderr(Stdio::null());
-        matches!(probe.status().await, Ok(status) if status.success())
+    /// How many tool processes were started through this sandbox (and its clones) so far.
+    pub fn tools_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 }
 
@@ -221,20 +229,37 @@ fn find_helper() -> Option<PathBuf> {
         .or_else(|| find_in_path(CONFINE_BINARY))
 }
 
-/// Asks the helper which layers it can apply on this kernel.
-async fn probe_helper(helper: &Path) -> Result<Layers, SandboxError> {
-    let broken = |reason: String| SandboxError::HelperBroken { path: helper.to_owned(), reason };
-    let output = Command::new(helper)
+/// Runs the helper's `--probe` (`command` starts the helper, possibly inside bubblewrap) and
+/// reads the layers it names.
+async fn probe_layers(mut command: Command) -> Result<Layers, String> {
+    let output = command
         .arg("--probe")
         .env_clear()
         .stdin(Stdio::null())
+        .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| broken(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if !output.status.success() {
-        return Err(broken(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned());
     }
-    Layers::from_probe(&String::from_utf8_lossy(&output.stdout)).map_err(|e| broken(e.to_string()))
+    Layers::from_probe(&String::from_utf8_lossy(&output.stdout)).map_err(|e| e.to_string())
+}
+
+/// The layers the helper applies inside bubblewrap, set up as for a run of `tool` in a
+/// scratch workspace; `None` when bubblewrap does not work here.
+async fn probe_in_bubblewrap(bwrap: &Path, helper: &Path, tool: &Path) -> Option<Layers> {
+    let scratch = tempfile::tempdir().ok()?;
+    let access = Access { workspace: scratch.path(), writable: None, max_file_bytes: 0 };
+    let mut command = Command::new(bwrap);
+    command.args(bubblewrap_args(helper, tool, access)).arg(helper).stderr(Stdio::null());
+    match probe_layers(command).await {
+        Ok(layers) => Some(layers),
+        Err(reason) => {
+            tracing::info!(%reason, "bubblewrap does not work here; tools run in the helper's layers alone");
+            None
+        }
+    }
 }
 
 /// bubblewrap's arguments: fresh namespaces, the system read-only, the workspace read-only but

@@ -1,6 +1,8 @@
 //! One probe of a file's facts — its name split into base and extension, its first bytes, what
 //! ffprobe finds and the MIME type those give — for uploads when they are placed and for
-//! results when they are emitted, so every file is described by the same rules.
+//! results when they are emitted, so every file is described by the same rules. A result that
+//! is a still image is described from its header instead, as ffprobe would describe it: one
+//! process fewer per thumbnail (see [`probe_result`]).
 //!
 //! The facts are probed once and then moved into each shape the file takes: the status record
 //! ([`FileFacts::record`]) and the input of the steps that read it ([`FileFacts::input`]); an
@@ -14,6 +16,9 @@ use transflow_store::assembly::FileRecord;
 
 /// Bytes at a file's start that MIME detection looks at (the longest signature is 8).
 const HEAD_BYTES: u64 = 16;
+/// Bytes of a result read for a still image's header; ffmpeg writes the dimensions within the
+/// first few hundred, and a header further in is left to ffprobe.
+const IMAGE_HEADER_BYTES: u64 = 64 * 1024;
 
 /// What the host knows about a file from its name and its content.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +64,26 @@ pub async fn probe_file(
             Err(error) => (None, Some(format!("not a media file: {}", probe_reason(&error)))),
         }
     };
-    let head = read_head(&root.join(path))?;
+    let head = read_start(&root.join(path), HEAD_BYTES)?;
     Ok(Probed { facts: FileFacts::of(name, meta, &head), problem })
+}
+
+/// Probes a result at `path` like [`probe_file`], except that a still image (JPEG, PNG, WebP)
+/// is described from its header without starting ffprobe. Only results take this path: they
+/// were written by ffmpeg, while an upload is anyone's bytes that ffprobe must vouch for.
+pub async fn probe_result(
+    tools: &MediaTools,
+    root: &Path,
+    path: &str,
+    name: &str,
+    size: u64,
+) -> std::io::Result<Probed> {
+    let (_, ext) = split_name(name);
+    let header = read_start(&root.join(path), IMAGE_HEADER_BYTES)?;
+    match MediaMeta::of_still_image(&header, size, &ext) {
+        Some(meta) => Ok(Probed { facts: FileFacts::of(name, Some(meta), &header), problem: None }),
+        None => probe_file(tools, root, path, name, size).await,
+    }
 }
 
 impl FileFacts {
@@ -130,10 +153,11 @@ fn split_name(name: &str) -> (String, String) {
     }
 }
 
-fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(HEAD_BYTES as usize);
-    std::fs::File::open(path)?.take(HEAD_BYTES).read_to_end(&mut head)?;
-    Ok(head)
+/// The first `bytes` of the file at `path` (all of it when shorter).
+fn read_start(path: &Path, bytes: u64) -> std::io::Result<Vec<u8>> {
+    let mut start = Vec::new();
+    std::fs::File::open(path)?.take(bytes).read_to_end(&mut start)?;
+    Ok(start)
 }
 
 /// The line of ffprobe's complaint worth showing: its last.

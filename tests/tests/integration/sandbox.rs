@@ -186,3 +186,23 @@ async fn the_status_names_the_layers_in_force() {
         }
     }
 }
+
+/// Finding out whether bubblewrap works starts no tool: the helper's own probe runs inside it.
+/// So a tool that would fail its `-version` (here `false`) no longer decides the layers: only
+/// whether bubblewrap and the helper work on this machine does.
+#[tokio::test]
+async fn detecting_the_sandbox_starts_no_tool() {
+    let settings = ToolSettings { ffmpeg: Some("/usr/bin/false".into()), ..Default::default() };
+    let tools = MediaTools::detect(&settings).await.expect("transflow-confine built");
+    assert_eq!(tools.sandbox().tools_started(), 0);
+    let bubblewrap_runs = std::process::Command::new("bwrap")
+        .args(["--unshare-all", "--ro-bind", "/", "/", "/usr/bin/true"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !bubblewrap_runs {
+        eprintln!("skipped: bubblewrap does not run here");
+        return;
+    }
+    let name = tools.sandbox().name();
+    assert!(name.starts_with("bubblewrap"), "bubblewrap runs here, yet the sandbox is `{name}`");
+}

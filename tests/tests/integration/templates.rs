@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use test_components as components;
+use transflow_ffmpeg::MediaMeta;
 use transflow_runtime::JobLimits;
 use transflow_tests::{
     Harness, Run, assert_completed, duration, ffmpeg_builds, ffprobe, lavfi, media, result_path, stream,
@@ -38,6 +39,30 @@ async fn video_thumbnails_makes_count_jpegs_at_width() {
         assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(160), Some(90)));
         assert_eq!(thumb.mime, "image/jpeg");
         assert_eq!(thumb.original_id.as_deref(), Some(run.status.uploads[0].id.as_str()));
+    }
+}
+
+/// A thumbnails job starts what the same work run by hand starts — one ffprobe of the upload,
+/// one ffmpeg — and still describes each thumbnail as ffprobe does.
+#[tokio::test]
+async fn a_thumbnails_job_starts_two_tools_and_its_results_meta_matches_ffprobe() {
+    let harness = Harness::new().await;
+    assert_eq!(harness.tools_started(), 0, "setting up the tools started one");
+    let run = harness.run(components::VIDEO_THUMBNAILS, &[&media().clip], &[("count", "8")]).await;
+    assert_completed(&run.status);
+    assert_eq!(harness.tools_started(), 2, "tools started for one job (upload probe + run)");
+    let thumbs = results(&run.status, "thumbnails");
+    assert_eq!(thumbs.len(), 8);
+    for thumb in thumbs {
+        let probed = ffprobe(&result_path(thumb.url.as_deref().unwrap()));
+        let ffprobes = MediaMeta::from_ffprobe_json(&probed.to_string()).expect("a JPEG is media");
+        let meta = thumb.meta.as_ref().expect("a thumbnail has meta");
+        assert_eq!(
+            (&meta.format, meta.width, meta.height, &meta.video_codec),
+            (&ffprobes.format, ffprobes.width, ffprobes.height, &ffprobes.video_codec),
+            "{}",
+            thumb.name
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use crate::bindings::transflow::template::workspace::Host;
 use crate::bindings::{GuestError, WitMediaMeta};
 use crate::job::{EmittedOutput, InputRecord};
 use crate::limits::JobLimits;
-use crate::probe::probe_file;
+use crate::probe::probe_result;
 use crate::traps::HostFault;
 use crate::workspace::{EmitError, FileIdentity, NameError, Reservations, ReserveError, StepFile, Workspace};
 use std::sync::Arc;
@@ -119,7 +119,7 @@ impl Host for MeteredScope<'_, WorkspaceScope> {
         };
         // Probed through the resolved path: the file that will be kept.
         let root = scope.workspace.root();
-        let probed = probe_file(&scope.tools, root, &file.path, &file.name, file.identity.size).await?;
+        let probed = probe_result(&scope.tools, root, &file.path, &file.name, file.identity.size).await?;
         let id = file_id(&scope.assembly_id, &scope.step, &file.name);
         let emitted =
             EmittedOutput { id, path: file.path, identity: file.identity, facts: probed.facts, original_id };
