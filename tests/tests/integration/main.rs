@@ -4,6 +4,7 @@ mod contract;
 mod describe;
 mod embedded;
 mod file_urls;
+mod graph;
 mod hostile;
 mod ids;
 mod inputs;
