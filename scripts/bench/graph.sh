@@ -48,14 +48,16 @@ raw_assembly() {
         -vf "tpad=stop_mode=clone:stop_duration=2000ms,setpts=PTS-STARTPTS-2000/16000/TB,fps=fps=8000/2000:start_time=0:round=up,scale=320:-2" \
         -frames:v 8 -q:v 3 "$raw/small_%02d.jpg"
 }
-# CPU seconds (user + system of the children) of `assemblies` raw runs, ÷ cores.
+# CPU seconds (user + system of the children) of `assemblies` raw runs, ÷ cores. `times` runs
+# in the subshell that ran them (redirected, not piped: a pipe would fork one with no children).
 raw_cpu_per_core() {
     (
         for _ in $(seq "$assemblies"); do raw_assembly; done
-        times | tail -1 | awk -v cores="$cores" '{
-            split($1, u, /[ms]/); split($2, s, /[ms]/);
-            printf "%.3f\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) / cores }'
+        times >"$TRANSFLOW_DATA_DIR/times"
     )
+    tail -1 "$TRANSFLOW_DATA_DIR/times" | awk -v cores="$cores" '{
+        split($1, u, /[ms]/); split($2, s, /[ms]/);
+        printf "%.3f\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) / cores }'
 }
 
 port=${PORT:-18714}
