@@ -228,6 +228,10 @@ pub struct RunArgs {
     /// Per-step time limit in seconds.
     #[arg(long, default_value_t = 1800)]
     pub step_timeout: u64,
+    /// ffmpeg runs allowed at once (independent steps run side by side within it); 1 runs
+    /// them one after another [default: `tools.cpu_budget`, else one per core].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub cpu_budget: Option<u16>,
     /// The files to upload to the assembly, in order; the template sees each as an upload.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

@@ -260,7 +260,8 @@ pub struct Harness {
     /// The engine (shared by every run of this harness).
     pub engine: Arc<TemplateEngine>,
     tools: Arc<MediaTools>,
-    runner: Runner,
+    /// The runner, for tests that watch a run's every update or drop it midway.
+    pub runner: Runner,
     dir: Arc<tempfile::TempDir>,
 }
 
@@ -320,9 +321,27 @@ impl Harness {
 
     /// Runs as `user`.
     pub async fn run_as(&self, user: &str, component: &str, files: &[&Path], fields: &[(&str, &str)]) -> Run {
+        let request = self.request(user, component, files, fields).await;
+        let mut progress = Vec::new();
+        let status = self
+            .runner
+            .run(request, |s| progress.push(s.progress))
+            .await
+            .expect("a local directory keeps results");
+        Run { status, progress, _dir: self.dir.clone() }
+    }
+
+    /// The request to run `component` on `files` with `fields` as `user` on branch `test`.
+    pub async fn request(
+        &self,
+        user: &str,
+        component: &str,
+        files: &[&Path],
+        fields: &[(&str, &str)],
+    ) -> AssemblyRequest {
         let bytes = std::fs::read(component).expect("component built");
         let (template, _) = self.engine.load(&bytes).await.expect("template loads");
-        let request = AssemblyRequest {
+        AssemblyRequest {
             template,
             uploads: files
                 .iter()
@@ -334,14 +353,7 @@ impl Harness {
             fields: fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
             user_id: user.into(),
             branch: "test".into(),
-        };
-        let mut progress = Vec::new();
-        let status = self
-            .runner
-            .run(request, |s| progress.push(s.progress))
-            .await
-            .expect("a local directory keeps results");
-        Run { status, progress, _dir: self.dir.clone() }
+        }
     }
 }
 

@@ -30,7 +30,9 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
             return Ok(early_failure(ErrorCode::TemplateInvalid, &message));
         }
     };
-    let tools = MediaTools::detect(&config.tools.settings().map_err(anyhow::Error::msg)?).await?;
+    let mut tool_settings = config.tools.settings().map_err(anyhow::Error::msg)?;
+    tool_settings.cpu_budget = args.cpu_budget.map(usize::from).or(tool_settings.cpu_budget);
+    let tools = MediaTools::detect(&tool_settings).await?;
     // Removed when the run ends, or by the next process when this one is killed.
     let work = ProcessDir::claim(&paths.work)
         .with_context(|| format!("cannot set up the work directory {}", paths.work.display()))?;

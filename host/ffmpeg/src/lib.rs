@@ -9,4 +9,4 @@ pub mod tools;
 
 pub use meta::MediaMeta;
 pub use sandbox::{Access, Sandbox, SandboxError, SandboxSettings};
-pub use tools::{MediaTools, OutputBudget, ToolError, ToolLimits, ToolSettings, ToolSetupError};
+pub use tools::{CpuBudget, MediaTools, OutputBudget, ToolError, ToolLimits, ToolSettings, ToolSetupError};

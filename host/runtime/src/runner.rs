@@ -9,6 +9,7 @@ use crate::job::{EmittedOutput, InputRecord, JobState, ProgressReporter, StepSco
 use crate::probe::probe_file;
 use crate::sink::{ResultFile, ResultSink, SinkError, StoredResult, md5_copy};
 use crate::workspace::{FileIdentity, Workspace};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use transflow_ffmpeg::MediaTools;
 use transflow_store::assembly::{
-    AssemblyState, AssemblyStatus, ErrorCode, assembly_id, file_id, now_rfc3339, rfc3339, upload_scope,
+    AssemblyState, AssemblyStatus, ErrorCode, FileRecord, StepRecord, StepState, assembly_id, file_id,
+    now_rfc3339, rfc3339, upload_scope,
 };
 use transflow_store::template::{ORIGINAL, StepDescription};
 
@@ -193,57 +195,170 @@ impl Runner {
             }
             other => internal(other).into(),
         })?;
-        let steps = request.template.description.steps.clone();
-        let mut produced: BTreeMap<String, Vec<InputRecord>> = BTreeMap::new();
-        for (index, step) in steps.iter().enumerate() {
-            status.current_step = Some(step.name.clone());
-            status.message = format!("Running step `{}`", step.name);
-            on_update(status);
-            let inputs = step_inputs(step, &originals, &produced);
-            let emitted = self
-                .run_step(request, workspace, status, step, inputs, index, steps.len(), &mut *on_update)
-                .await
-                .map_err(|failure| StepFailure {
-                    message: format!("step `{}`: {}", step.name, failure.message),
-                    ..failure
-                })?;
-            let mut records = Vec::with_capacity(emitted.len());
-            let mut next_inputs = Vec::with_capacity(emitted.len());
-            for output in emitted {
-                let stored = self
-                    .keep_result(workspace, &request.branch, &status.assembly_id, &step.name, &output)
-                    .await
-                    .map_err(|error| error.halt(&step.name))?;
-                // The record and the next steps' input describe the stored bytes.
-                let problem = (stored.size == 0).then(|| "empty file".to_owned());
-                let EmittedOutput { id, path, facts, original_id, .. } = output;
-                let input = facts.clone().input(
-                    id.clone(),
-                    path,
-                    stored.size,
-                    step.name.clone(),
-                    original_id.clone(),
-                    problem,
-                );
-                let mut record = facts.record(id, stored.size, stored.md5);
-                record.original_id = Some(original_id);
-                record.step = Some(step.name.clone());
-                record.link(stored.url);
-                next_inputs.push(input);
-                records.push(record);
-            }
-            status.results.insert(step.name.clone(), records);
-            produced.insert(step.name.clone(), next_inputs);
-            status.progress = 100.0 * (index + 1) as f32 / steps.len() as f32;
-            status.updated_at = now_rfc3339();
-            on_update(status);
-        }
+        self.run_steps(request, workspace, &originals, status, on_update).await?;
         status.ok = Some(AssemblyState::AssemblyCompleted);
         status.message = "The assembly was successfully completed.".into();
         status.progress = 100.0;
         status.bytes_usage = status.uploads.iter().map(|u| u.size).sum::<u64>()
             + status.results.values().flatten().map(|r| r.size).sum::<u64>();
         Ok(())
+    }
+
+    /// Runs the steps as a graph: each starts once every step it uses has ended, up to
+    /// [`Runner::parallel_steps`] at once, in the template's order when more are ready. Steps
+    /// run as futures of this one task, so dropping the run (a cancel, a lost lease, shutdown)
+    /// drops every step at once and with it their tool processes (killed on drop); a failing
+    /// step drops its siblings the same way before the failure is recorded. What the status
+    /// records (results by step name, current steps in the template's order) does not depend on
+    /// which step ends first.
+    async fn run_steps(
+        &self,
+        request: &AssemblyRequest,
+        workspace: &Arc<Workspace>,
+        originals: &[InputRecord],
+        status: &mut AssemblyStatus,
+        on_update: &mut impl FnMut(&AssemblyStatus),
+    ) -> Result<(), Halt> {
+        let steps = &request.template.description.steps;
+        // Indexes of the steps each step uses (`:original` is always there).
+        let waits_on: Vec<Vec<usize>> = steps
+            .iter()
+            .map(|step| {
+                step.uses.iter().filter_map(|used| steps.iter().position(|s| &s.name == used)).collect()
+            })
+            .collect();
+        let limit = self.parallel_steps();
+        let assembly_id = status.assembly_id.clone();
+        let mut progress: Vec<Option<f32>> = vec![None; steps.len()];
+        let mut ended = vec![false; steps.len()];
+        let mut produced: BTreeMap<String, Vec<InputRecord>> = BTreeMap::new();
+        let (reporter, mut reports) = tokio::sync::mpsc::unbounded_channel::<(usize, f32)>();
+        let mut running = FuturesUnordered::new();
+        loop {
+            let mut started = false;
+            for (index, step) in steps.iter().enumerate() {
+                if running.len() >= limit {
+                    break;
+                }
+                if progress[index].is_some() || !waits_on[index].iter().all(|&used| ended[used]) {
+                    continue;
+                }
+                progress[index] = Some(0.0);
+                started = true;
+                status.steps.insert(step.name.clone(), StepRecord::started(time::OffsetDateTime::now_utc()));
+                let inputs = step_inputs(step, originals, &produced);
+                let reporter = reporter.clone();
+                let report = move |fraction| {
+                    let _ = reporter.send((index, fraction));
+                };
+                running.push(self.run_and_keep(request, workspace, &assembly_id, index, inputs, report));
+            }
+            if running.is_empty() {
+                return Ok(());
+            }
+            if started {
+                note_current_steps(status, steps, &progress, &ended);
+                on_update(status);
+            }
+            let event = tokio::select! {
+                outcome = running.next() => StepEvent::Ended(outcome.expect("a step is running")),
+                report = reports.recv() => StepEvent::Progress(report.expect("the runner holds a sender")),
+            };
+            let now = time::OffsetDateTime::now_utc();
+            match event {
+                StepEvent::Progress((index, fraction)) => {
+                    if ended[index] {
+                        continue;
+                    }
+                    progress[index] = Some(fraction);
+                    if let Some(record) = status.steps.get_mut(&steps[index].name) {
+                        record.progress = 100.0 * fraction;
+                    }
+                }
+                StepEvent::Ended((index, Ok((records, next_inputs)))) => {
+                    let name = &steps[index].name;
+                    ended[index] = true;
+                    progress[index] = Some(1.0);
+                    if let Some(record) = status.steps.get_mut(name) {
+                        record.progress = 100.0;
+                        record.end(StepState::Completed, now);
+                    }
+                    status.results.insert(name.clone(), records);
+                    produced.insert(name.clone(), next_inputs);
+                    note_current_steps(status, steps, &progress, &ended);
+                }
+                StepEvent::Ended((index, Err(halt))) => {
+                    // Dropping the siblings kills their tools before anything is recorded.
+                    drop(running);
+                    let name = &steps[index].name;
+                    if let Some(record) = status.steps.get_mut(name) {
+                        record.end(StepState::Failed, now);
+                    }
+                    status.stop_running_steps(now);
+                    status.current_step = Some(name.clone());
+                    return Err(halt);
+                }
+            }
+            status.progress = 100.0 * progress.iter().flatten().sum::<f32>() / steps.len() as f32;
+            status.updated_at = now_rfc3339();
+            on_update(status);
+        }
+    }
+
+    /// How many steps of one assembly run at once: as many as the CPU budget has slots (a step
+    /// mostly waits for its tool runs, which wait for slots), and never more than the engine
+    /// has instances.
+    fn parallel_steps(&self) -> usize {
+        let instances = usize::try_from(self.engine.max_instances()).unwrap_or(usize::MAX);
+        self.tools.cpu_budget().size().min(instances).max(1)
+    }
+
+    /// Runs step `index` and keeps its results: their records for the status, and the inputs
+    /// they become for the steps that use this one. A failure names the step.
+    async fn run_and_keep(
+        &self,
+        request: &AssemblyRequest,
+        workspace: &Arc<Workspace>,
+        assembly_id: &str,
+        index: usize,
+        inputs: Vec<InputRecord>,
+        on_progress: impl FnMut(f32),
+    ) -> (usize, Result<(Vec<FileRecord>, Vec<InputRecord>), Halt>) {
+        let step = &request.template.description.steps[index];
+        let emitted = match self.run_step(request, workspace, assembly_id, step, inputs, on_progress).await {
+            Ok(emitted) => emitted,
+            Err(failure) => {
+                let message = format!("step `{}`: {}", step.name, failure.message);
+                return (index, Err(StepFailure { message, ..failure }.into()));
+            }
+        };
+        let mut records = Vec::with_capacity(emitted.len());
+        let mut next_inputs = Vec::with_capacity(emitted.len());
+        for output in emitted {
+            let stored =
+                match self.keep_result(workspace, &request.branch, assembly_id, &step.name, &output).await {
+                    Ok(stored) => stored,
+                    Err(error) => return (index, Err(error.halt(&step.name))),
+                };
+            // The record and the next steps' input describe the stored bytes.
+            let problem = (stored.size == 0).then(|| "empty file".to_owned());
+            let EmittedOutput { id, path, facts, original_id, .. } = output;
+            let input = facts.clone().input(
+                id.clone(),
+                path,
+                stored.size,
+                step.name.clone(),
+                original_id.clone(),
+                problem,
+            );
+            let mut record = facts.record(id, stored.size, stored.md5);
+            record.original_id = Some(original_id);
+            record.step = Some(step.name.clone());
+            record.link(stored.url);
+            next_inputs.push(input);
+            records.push(record);
+        }
+        (index, Ok((records, next_inputs)))
     }
 
     /// Copies the uploads into the workspace (read-only) and probes them; an unreadable upload
@@ -311,17 +426,15 @@ impl Runner {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one step in a fresh instance; `on_progress` sees its progress (0–1) as it rises.
     async fn run_step(
         &self,
         request: &AssemblyRequest,
         workspace: &Arc<Workspace>,
-        status: &mut AssemblyStatus,
+        assembly_id: &str,
         step: &StepDescription,
         inputs: Vec<InputRecord>,
-        index: usize,
-        step_count: usize,
-        on_update: &mut impl FnMut(&AssemblyStatus),
+        mut on_progress: impl FnMut(f32),
     ) -> Result<Vec<EmittedOutput>, StepFailure> {
         let limits = self.engine.limits().clone();
         let deadline = tokio::time::Instant::now() + limits.step_timeout;
@@ -341,14 +454,14 @@ impl Runner {
             workspace: WorkspaceScope::new(
                 workspace.clone(),
                 step.name.clone(),
-                status.assembly_id.clone(),
+                assembly_id.to_owned(),
                 inputs,
                 fields,
                 self.tools.clone(),
                 &limits,
             ),
             status: StatusScope::new(progress),
-            log: LogScope::new(status.assembly_id.clone(), step.name.clone()),
+            log: LogScope::new(assembly_id.to_owned(), step.name.clone()),
         };
         let state = JobState::for_step(scope, &limits);
         let engine = self.engine.clone();
@@ -369,10 +482,7 @@ impl Runner {
                         watching = false;
                         continue;
                     }
-                    let fraction = progress_rx.borrow_and_update().fraction;
-                    status.progress = 100.0 * (index as f32 + fraction) / step_count as f32;
-                    status.updated_at = now_rfc3339();
-                    on_update(status);
+                    on_progress(progress_rx.borrow_and_update().fraction);
                 }
             }
         };
@@ -428,6 +538,39 @@ fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
 /// A duration in seconds, rounded to milliseconds as the status reports them.
 fn seconds(duration: time::Duration) -> f64 {
     (duration.as_seconds_f64() * 1000.0).round() / 1000.0
+}
+
+/// What the runner waits for while steps run.
+enum StepEvent<T> {
+    /// A step ended, with its index.
+    Ended(T),
+    /// A step's progress rose: its index and its fraction done.
+    Progress((usize, f32)),
+}
+
+/// Lists the steps started and not ended as the current ones, in the template's order.
+fn note_current_steps(
+    status: &mut AssemblyStatus,
+    steps: &[StepDescription],
+    progress: &[Option<f32>],
+    ended: &[bool],
+) {
+    status.current_steps = steps
+        .iter()
+        .zip(progress.iter().zip(ended))
+        .filter(|(_, (progress, ended))| progress.is_some() && !**ended)
+        .map(|(step, _)| step.name.clone())
+        .collect();
+    status.current_step = status.current_steps.first().cloned();
+    if !status.current_steps.is_empty() {
+        status.message = match status.current_steps.as_slice() {
+            [one] => format!("Running step `{one}`"),
+            many => format!(
+                "Running steps {}",
+                many.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            ),
+        };
+    }
 }
 
 /// The files a step receives: uploads for `:original`, results of the steps it uses.

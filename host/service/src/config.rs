@@ -355,6 +355,9 @@ pub struct ToolsConfig {
     /// parameters, codec-dictionary keys, formats and codecs, each with a value type that can
     /// never be a file.
     pub policy: PolicyExtensions,
+    /// ffmpeg runs this process lets run at once, shared by every step of every assembly
+    /// [default: one per core].
+    pub cpu_budget: Option<usize>,
 }
 
 impl Default for ToolsConfig {
@@ -367,6 +370,7 @@ impl Default for ToolsConfig {
             require: "none".into(),
             max_file_bytes: ToolLimits::default().max_file_bytes,
             policy: PolicyExtensions::default(),
+            cpu_budget: None,
         }
     }
 }
@@ -381,6 +385,7 @@ impl ToolsConfig {
             sandbox: SandboxSettings { confine: self.confine.clone(), bubblewrap: self.bubblewrap, require },
             limits: ToolLimits { max_file_bytes: self.max_file_bytes },
             policy: self.policy.clone(),
+            cpu_budget: self.cpu_budget,
         })
     }
 }
@@ -521,6 +526,9 @@ impl Config {
         if self.worker.concurrency == 0 {
             return Err("`worker.concurrency` must be at least 1".into());
         }
+        if self.tools.cpu_budget == Some(0) {
+            return Err("`tools.cpu_budget` must be at least 1 (or absent for one per core)".into());
+        }
         if self.worker.max_receive_count == 0 {
             return Err("`worker.max_receive_count` must be at least 1".into());
         }
@@ -645,6 +653,11 @@ mod tests {
         assert!(error.contains("tools.policy") && error.contains("sendcmd"), "{error}");
         let error = load("[tools.policy.options]\nx = \"file\"\n", &[]).unwrap_err().to_string();
         assert!(error.contains("file"), "{error}");
+        assert_eq!(config.tools.settings().unwrap().cpu_budget, None, "one per core unless set");
+        let budgeted = load("", &[("TRANSFLOW_TOOLS_CPU_BUDGET", "3")]).unwrap();
+        assert_eq!(budgeted.tools.settings().unwrap().cpu_budget, Some(3));
+        let error = load("[tools]\ncpu_budget = 0\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("tools.cpu_budget"), "{error}");
     }
 
     #[test]

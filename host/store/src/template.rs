@@ -55,7 +55,7 @@ pub struct TemplateDescription {
     pub webhook: Option<WebhookDescription>,
 }
 
-/// Most steps in a template. Steps run one after another, each in a fresh instance; the
+/// Most steps in a template. Steps run as a graph, each in a fresh instance; the
 /// built-in templates have one or two, and a pipeline of more than 64 stages is better split.
 /// The bound is checked before anything else, so a `describe()` that returns thousands of
 /// steps is refused at once instead of costing the host minutes of ordering.

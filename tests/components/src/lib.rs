@@ -2,6 +2,7 @@
 //!
 //! Built-in templates: `VIDEO_THUMBNAILS`, `VIDEO_ENCODE`, `HLS`, `AUDIO_ENCODE`, `IMAGE_RESIZE`.
 //! Hostile fixtures (see each crate's doc comment for what it expects): `TRAP_STEP`,
-//! `SPIN_FOREVER`, `EXHAUST_MEMORY`, `FFMPEG_ARGS`, `HOSTILE`, `EMIT_GAMES`, `STEP_BOMB`.
+//! `SPIN_FOREVER`, `EXHAUST_MEMORY`, `FFMPEG_ARGS`, `HOSTILE`, `EMIT_GAMES`, `STEP_BOMB`,
+//! `STEP_GRAPH`.
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));

@@ -5,6 +5,7 @@ mod describe;
 mod embedded;
 mod file_urls;
 mod first_runs;
+mod graph;
 mod hostile;
 mod ids;
 mod inputs;

@@ -317,6 +317,11 @@ impl TemplateEngine {
         &self.settings.limits
     }
 
+    /// How many instances may be alive at once: what the pool was sized for.
+    pub fn max_instances(&self) -> u32 {
+        self.settings.max_instances
+    }
+
     /// Fails when the compiled-code cache is, or is under, `workspaces` (the directory the job
     /// workspaces are made in, where tools run and write), or contains it. A tool that could
     /// write into the cache would not get its file loaded (every artifact must verify under

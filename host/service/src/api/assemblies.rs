@@ -427,7 +427,7 @@ pub(super) async fn cancel(
         let mut canceled = record.value.clone();
         canceled.ok = Some(AssemblyState::AssemblyCanceled);
         canceled.message = "The assembly was canceled by its owner.".into();
-        canceled.current_step = None;
+        canceled.stop_running_steps(time::OffsetDateTime::now_utc());
         canceled.updated_at = now_rfc3339();
         match state.backends.statuses.update(&canceled, record.version).await {
             Ok(_) => {

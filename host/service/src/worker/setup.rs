@@ -64,7 +64,13 @@ pub async fn worker(
         step_timeout: Duration::from_secs(config.limits.step_timeout_secs),
         ..JobLimits::default()
     };
-    let max_instances = u32::try_from(config.worker.concurrency * 2).unwrap_or(u32::MAX).max(4);
+    let tool_settings = config.tools.settings().map_err(SetupError::Tools)?;
+    let tools =
+        Arc::new(MediaTools::detect(&tool_settings).await.map_err(|e| SetupError::Tools(e.to_string()))?);
+    // Each job runs up to one step per CPU-budget slot at once, and loading a template takes
+    // one more instance for `describe()`.
+    let per_job = tools.cpu_budget().size() + 1;
+    let max_instances = u32::try_from(config.worker.concurrency * per_job).unwrap_or(u32::MAX).max(4);
     let engine = Arc::new(TemplateEngine::new(EngineSettings {
         cache_dir: dirs.cache,
         cache_key_file: dirs.cache_key,
@@ -78,9 +84,6 @@ pub async fn worker(
         .map_err(std::io::Error::other)
         .and_then(|claimed| claimed)
         .map_err(|source| SetupError::WorkDir { path: dirs.work.clone(), source })?;
-    let tool_settings = config.tools.settings().map_err(SetupError::Tools)?;
-    let tools =
-        Arc::new(MediaTools::detect(&tool_settings).await.map_err(|e| SetupError::Tools(e.to_string()))?);
     let notifier = notifier(config, &backends, notify_secret)?;
     if config.server.public_url.is_some() != config.server.signing_key.is_some() {
         tracing::warn!(

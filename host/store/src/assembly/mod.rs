@@ -8,6 +8,6 @@ mod status;
 pub use error_code::ErrorCode;
 pub use id::{assembly_id, file_id, upload_scope};
 pub use status::{
-    AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, PreviousAttempt, UserRef, now_rfc3339,
-    rfc3339,
+    AssemblyState, AssemblyStatus, ExpectedUpload, FileRecord, Phase, PreviousAttempt, StepRecord, StepState,
+    UserRef, now_rfc3339, rfc3339,
 };

@@ -115,6 +115,61 @@ pub struct PreviousAttempt {
     pub ended_at: String,
 }
 
+/// Where one step is in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Its instance runs now.
+    Running,
+    /// It ended and its results are kept.
+    Completed,
+    /// It failed; the assembly's `error` and `message` say why.
+    Failed,
+    /// It was stopped because a step running beside it failed.
+    Stopped,
+}
+
+/// How one step ran: Transflow's addition to the Transloadit shape, since several steps may run
+/// at once and `current_step` can name only one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Where it is.
+    pub state: StepState,
+    /// When its instance started (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339), once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// Seconds from start to end, once it has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// Its own progress in percent (0–100); 100 once completed.
+    pub progress: f32,
+}
+
+impl StepRecord {
+    /// A step starting `now`.
+    pub fn started(now: time::OffsetDateTime) -> StepRecord {
+        StepRecord {
+            state: StepState::Running,
+            started_at: rfc3339(now.into()),
+            ended_at: None,
+            duration: None,
+            progress: 0.0,
+        }
+    }
+
+    /// Ends the step in `state` at `now`, with its duration in seconds (to the millisecond).
+    pub fn end(&mut self, state: StepState, now: time::OffsetDateTime) {
+        self.state = state;
+        self.ended_at = Some(rfc3339(now.into()));
+        let started =
+            time::OffsetDateTime::parse(&self.started_at, &time::format_description::well_known::Rfc3339);
+        self.duration =
+            started.ok().map(|started| ((now - started).as_seconds_f64() * 1000.0).round() / 1000.0);
+    }
+}
+
 /// The status JSON of one assembly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssemblyStatus {
@@ -171,9 +226,16 @@ pub struct AssemblyStatus {
     pub bytes_usage: u64,
     /// Overall progress in percent (0–100).
     pub progress: f32,
-    /// The step running now.
+    /// A step running now: the first of [`AssemblyStatus::current_steps`] in the template's
+    /// order (the only one when steps run one at a time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_step: Option<String>,
+    /// Every step running now, in the template's order: independent steps run side by side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub current_steps: Vec<String>,
+    /// Each step that has started, by name: state, start, end, duration and progress.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps: BTreeMap<String, StepRecord>,
     /// How ffmpeg was isolated: `bubblewrap` or `none`.
     pub sandbox: String,
     /// When execution started (RFC 3339).
@@ -235,6 +297,8 @@ impl AssemblyStatus {
             bytes_usage: 0,
             progress: 0.0,
             current_step: None,
+            current_steps: Vec::new(),
+            steps: BTreeMap::new(),
             sandbox: String::new(),
             execution_start: None,
             upload_duration: None,
@@ -290,6 +354,16 @@ impl AssemblyStatus {
             self.message = "All uploads have arrived; waiting for a worker".into();
         }
         true
+    }
+
+    /// No step runs any more (the assembly was canceled, or a step beside them failed): the
+    /// current steps are cleared and each step still running is marked stopped, ended `now`.
+    pub fn stop_running_steps(&mut self, now: time::OffsetDateTime) {
+        self.current_step = None;
+        self.current_steps.clear();
+        for step in self.steps.values_mut().filter(|step| step.state == StepState::Running) {
+            step.end(StepState::Stopped, now);
+        }
     }
 
     /// Marks the assembly failed in `step` with `code` and a message for people.
