@@ -345,3 +345,16 @@ async fn two_spawned_ffmpeg_runs_go_on_at_once_in_one_rust_step() {
         .collect();
     assert_eq!(widths, [("wide.mp4".to_owned(), 320), ("narrow.mp4".to_owned(), 160)]);
 }
+
+#[tokio::test]
+async fn audio_encode_encodes_several_inputs_side_by_side_into_one_result_each() {
+    let files = [&media().audio, &media().clip].map(|path| path.as_path());
+    let run = Harness::new().await.run(components::AUDIO_ENCODE, &files, &[]).await;
+    assert_completed(&run.status);
+    let encoded = results(&run.status, "encode");
+    assert_eq!(encoded.len(), 2);
+    for mp3 in encoded {
+        let probe = ffprobe(&result_path(mp3.url.as_deref().unwrap()));
+        assert_eq!(stream(&probe, "audio")["codec_name"], "mp3", "{}", mp3.name);
+    }
+}
