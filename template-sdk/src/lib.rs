@@ -66,7 +66,7 @@ pub mod __bindings {
 pub use context::{Context, Input, LogLevel};
 pub use describe::{FieldInfo, StepInfo, TemplateInfo, Webhook};
 pub use error::{Error, StepError};
-pub use ffmpeg::{FfmpegRun, MediaMeta};
+pub use ffmpeg::{FfmpegRun, MediaMeta, SpawnedRun, join_all};
 pub use stem::{STEM_MAX, safe_stem};
 
 /// The `uses` entry that means "the assembly's uploads".
@@ -85,8 +85,8 @@ pub trait Template {
 /// Everything a template usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Context, Error, FieldInfo, Input, MediaMeta, ORIGINAL, StepError, StepInfo, Template, TemplateInfo,
-        Webhook,
+        Context, Error, FieldInfo, Input, MediaMeta, ORIGINAL, SpawnedRun, StepError, StepInfo, Template,
+        TemplateInfo, Webhook, join_all,
     };
 }
 

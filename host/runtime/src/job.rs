@@ -104,8 +104,10 @@ pub(crate) struct StepScope {
 }
 
 impl StepScope {
-    /// The results the step emitted, in the order it emitted them.
-    pub(crate) fn into_emitted(self) -> Vec<EmittedOutput> {
+    /// The results the step emitted, in the order it emitted them, once the ffmpeg runs it
+    /// spawned and never waited for are killed, so none writes to a result after this.
+    pub(crate) async fn into_emitted(mut self) -> Vec<EmittedOutput> {
+        self.ffmpeg.stop_runs().await;
         self.workspace.into_emitted()
     }
 }

@@ -8,7 +8,9 @@
 //! - `hostcalls`: host calls per step, so a guest cannot spin on cheap host functions that
 //!   epoch checks never see;
 //! - `table_elements` / `resource_handles`: bounded tables and handle tables;
-//! - `output_bytes` / `outputs`: what a step may write and emit.
+//! - `output_bytes` / `outputs`: what a step may write and emit;
+//! - `tool_runs`: ffmpeg runs a step may hold handles to at once (`ffmpeg.spawn`), so a guest
+//!   cannot start ffmpeg processes without bound.
 
 use crate::traps::MemoryLimitExceeded;
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub struct JobLimits {
     pub output_bytes: u64,
     /// Results a step may emit.
     pub outputs: usize,
+    /// `tool-run` handles a step may hold at once.
+    pub tool_runs: usize,
 }
 
 impl Default for JobLimits {
@@ -43,6 +47,7 @@ impl Default for JobLimits {
             resource_handles: 1_000,
             output_bytes: 20 << 30,
             outputs: 10_000,
+            tool_runs: 8,
         }
     }
 }

@@ -502,7 +502,10 @@ impl Runner {
         match result {
             Err(trap) => Err(classify_trap(&trap, &guest_stderr, &limits, timeout)),
             Ok(Err(error)) => Err(classify_step_error(error)),
-            Ok(Ok(())) => Ok(store.into_data().into_scope().map(StepScope::into_emitted).unwrap_or_default()),
+            Ok(Ok(())) => match store.into_data().into_scope() {
+                Some(scope) => Ok(scope.into_emitted().await),
+                None => Ok(Vec::new()),
+            },
         }
     }
 }

@@ -1,9 +1,9 @@
 // The step context: inputs, outputs, fields, progress and logging for the step being run.
-import * as ffmpeg from 'transflow:template/ffmpeg@0.1.0';
-import * as log from 'transflow:template/log@0.1.0';
-import * as status from 'transflow:template/status@0.1.0';
-import type * as types from 'transflow:template/types@0.1.0';
-import * as workspace from 'transflow:template/workspace@0.1.0';
+import * as ffmpeg from 'transflow:template/ffmpeg@0.1.1';
+import * as log from 'transflow:template/log@0.1.1';
+import * as status from 'transflow:template/status@0.1.1';
+import type * as types from 'transflow:template/types@0.1.1';
+import * as workspace from 'transflow:template/workspace@0.1.1';
 import { StepError, host } from './errors';
 import { FfmpegRun } from './ffmpeg';
 import { safeStem } from './stem';

@@ -1,5 +1,5 @@
 // Builders for what `describe()` returns.
-import type * as pipeline from 'transflow:template/pipeline@0.1.0';
+import type * as pipeline from 'transflow:template/pipeline@0.1.1';
 
 /** The `uses` entry that means "the assembly's uploads". */
 export const ORIGINAL = ':original';

@@ -1,8 +1,8 @@
 // Errors a step throws. Host errors pass through unchanged so the assembly status can say exactly
 // which tool failed and why.
-import * as log from 'transflow:template/log@0.1.0';
-import type * as pipeline from 'transflow:template/pipeline@0.1.0';
-import type * as types from 'transflow:template/types@0.1.0';
+import * as log from 'transflow:template/log@0.1.1';
+import type * as pipeline from 'transflow:template/pipeline@0.1.1';
+import type * as types from 'transflow:template/types@0.1.1';
 
 /** A failed host call: a tool failure, a refused argument, a bad input, a missing file, a limit. */
 export type HostError = types.Error;

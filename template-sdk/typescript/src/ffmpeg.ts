@@ -1,5 +1,5 @@
 // Running ffmpeg on the host.
-import * as ffmpeg from 'transflow:template/ffmpeg@0.1.0';
+import * as ffmpeg from 'transflow:template/ffmpeg@0.1.1';
 import { host } from './errors';
 
 /** An ffmpeg command being built. The host validates every argument before it starts ffmpeg. */

@@ -35,7 +35,7 @@
  * The bindings generated from `wit/transflow.wit` (in `generated/`) stay behind this module;
  * its own types are the API, so templates keep compiling when the contract grows.
  */
-import type * as pipeline from 'transflow:template/pipeline@0.1.0';
+import type * as pipeline from 'transflow:template/pipeline@0.1.1';
 import { Context } from './context';
 import { StepError } from './errors';
 import type { TemplateInfo } from './describe';

@@ -9,6 +9,9 @@
 
 use transflow_sdk::prelude::*;
 
+/// Encodes started before the step waits for them.
+const RUNS_AT_ONCE: usize = 4;
+
 struct AudioEncode;
 
 impl Template for AudioEncode {
@@ -48,12 +51,25 @@ impl Template for AudioEncode {
             return Err(StepError::failed(format!("{} has no audio stream", silent.name)));
         }
         let share = 1.0 / inputs.len() as f32;
-        for (index, input) in inputs.iter().enumerate() {
-            let out = ctx.reserve_output(&format!("{}{suffix}", input.stem()))?;
-            let args =
-                ["-i", &input.path].into_iter().chain(options.split_whitespace()).chain([out.as_str()]);
-            ctx.ffmpeg(args).progress(index as f32 * share, (index + 1) as f32 * share).run()?;
-            ctx.emit(&out, Some(&input.original_id))?;
+        // Audio encoders use one core each, so several inputs encode side by side, a few at a
+        // time to stay well under the host's bound on runs a step holds.
+        for (chunk, batch) in inputs.chunks(RUNS_AT_ONCE).enumerate() {
+            let mut runs = Vec::new();
+            let mut outputs = Vec::new();
+            for (offset, input) in batch.iter().enumerate() {
+                let index = chunk * RUNS_AT_ONCE + offset;
+                let out = ctx.reserve_output(&format!("{}{suffix}", input.stem()))?;
+                let args =
+                    ["-i", &input.path].into_iter().chain(options.split_whitespace()).chain([out.as_str()]);
+                runs.push(
+                    ctx.ffmpeg(args).progress(index as f32 * share, (index + 1) as f32 * share).spawn()?,
+                );
+                outputs.push((out, input));
+            }
+            join_all(runs)?;
+            for (out, input) in outputs {
+                ctx.emit(&out, Some(&input.original_id))?;
+            }
         }
         Ok(())
     }

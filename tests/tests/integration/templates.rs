@@ -342,3 +342,44 @@ async fn an_invalid_field_fails_naming_step_and_field() {
         run.status.message
     );
 }
+
+#[tokio::test]
+async fn a_component_built_against_the_previous_wit_still_runs() {
+    let harness = Harness::new().await;
+    let run = harness.run(components::OLD_WIT, &[&media().clip], &[]).await;
+    assert_completed(&run.status);
+    let results = &run.status.results["copy"];
+    assert_eq!(results.len(), 1);
+    let probed = ffprobe(&result_path(results[0].url.as_deref().unwrap()));
+    assert_eq!(probed["streams"][0]["codec_name"], "h264");
+}
+
+#[tokio::test]
+async fn two_spawned_ffmpeg_runs_go_on_at_once_in_one_rust_step() {
+    let harness = Harness::new().await;
+    let run = harness.run(components::SPAWN_TWO, &[&media().clip], &[]).await;
+    assert_completed(&run.status);
+    let widths: Vec<(String, u64)> = run.status.results["pair"]
+        .iter()
+        .map(|result| {
+            let probed = ffprobe(&result_path(result.url.as_deref().unwrap()));
+            let seconds = duration(&probed);
+            assert!((seconds - 2.0).abs() < 0.2, "{}: {seconds} s", result.name);
+            (result.name.clone(), probed["streams"][0]["width"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(widths, [("wide.mp4".to_owned(), 320), ("narrow.mp4".to_owned(), 160)]);
+}
+
+#[tokio::test]
+async fn audio_encode_encodes_several_inputs_side_by_side_into_one_result_each() {
+    let files = [&media().audio, &media().clip].map(|path| path.as_path());
+    let run = Harness::new().await.run(components::AUDIO_ENCODE, &files, &[]).await;
+    assert_completed(&run.status);
+    let encoded = results(&run.status, "encode");
+    assert_eq!(encoded.len(), 2);
+    for mp3 in encoded {
+        let probe = ffprobe(&result_path(mp3.url.as_deref().unwrap()));
+        assert_eq!(stream(&probe, "audio")["codec_name"], "mp3", "{}", mp3.name);
+    }
+}

@@ -66,6 +66,11 @@ impl<'a, S> MeteredScope<'a, S> {
         MeteredScope { budget, scope }
     }
 
+    /// The slice without charging a call, for what only releases what a charged call took.
+    fn uncharged(&mut self) -> Option<&mut S> {
+        self.scope.as_deref_mut()
+    }
+
     /// The slice, charging one host call; traps when the budget is spent or in `describe()`.
     fn charge(&mut self) -> wasmtime::Result<&mut S> {
         if self.budget.left == 0 {

@@ -88,7 +88,7 @@ pub enum EngineError {
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
     /// The component does not fit the `transflow:template` world.
-    #[error("the component does not fit the transflow:template@0.1.0 world: {0}")]
+    #[error("the component does not fit the transflow:template@0.1.1 world: {0}")]
     Incompatible(String),
     /// `describe()` trapped or returned something unusable.
     #[error("describe() failed: {0}")]

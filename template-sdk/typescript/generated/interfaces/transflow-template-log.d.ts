@@ -1,4 +1,4 @@
-declare module 'transflow:template/log@0.1.0' {
+declare module 'transflow:template/log@0.1.1' {
   /**
    * Writes one log line; long lines are truncated by the host.
    */

@@ -1,5 +1,5 @@
 /// <reference path="./transflow-template-types.d.ts" />
-declare module 'transflow:template/pipeline@0.1.0' {
+declare module 'transflow:template/pipeline@0.1.1' {
   /**
    * Describes the template. Must be cheap and must not call host functions.
    * 
@@ -14,7 +14,7 @@ declare module 'transflow:template/pipeline@0.1.0' {
    * Runs the named step. Its inputs, outputs and progress are those of that step.
    */
   export function runStep(step: string): void;
-  export type Error = import('transflow:template/types@0.1.0').Error;
+  export type Error = import('transflow:template/types@0.1.1').Error;
   /**
    * One step of the pipeline.
    */

@@ -1,4 +1,4 @@
-declare module 'transflow:template/types@0.1.0' {
+declare module 'transflow:template/types@0.1.1' {
   /**
    * What ffprobe says about a media file. Every field is optional: an image has no
    * duration, an audio file has no width, a corrupt file has nothing.

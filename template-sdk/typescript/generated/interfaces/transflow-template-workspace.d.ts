@@ -1,5 +1,5 @@
 /// <reference path="./transflow-template-types.d.ts" />
-declare module 'transflow:template/workspace@0.1.0' {
+declare module 'transflow:template/workspace@0.1.1' {
   /**
    * The files the current step receives: the results of every step it `use`s, and the
    * uploads when it uses `:original`.
@@ -45,7 +45,7 @@ declare module 'transflow:template/workspace@0.1.0' {
    * The assembly's user fields, as given when the assembly was created.
    */
   export function fields(): Array<[string, string]>;
-  export type Error = import('transflow:template/types@0.1.0').Error;
-  export type InputFile = import('transflow:template/types@0.1.0').InputFile;
-  export type EmittedFile = import('transflow:template/types@0.1.0').EmittedFile;
+  export type Error = import('transflow:template/types@0.1.1').Error;
+  export type InputFile = import('transflow:template/types@0.1.1').InputFile;
+  export type EmittedFile = import('transflow:template/types@0.1.1').EmittedFile;
 }

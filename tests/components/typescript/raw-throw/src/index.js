@@ -1,6 +1,6 @@
 // Test fixture: the `pipeline` export written against the WIT bindings directly, in JavaScript,
 // with a step that throws an Error the bindings cannot turn into a `step-error`.
-import { write } from 'transflow:template/log@0.1.0';
+import { write } from 'transflow:template/log@0.1.1';
 
 export const pipeline = {
   describe() {
