@@ -93,7 +93,8 @@ function typeCheck(entry) {
     strict: true,
     noEmit: true,
     target: ts.ScriptTarget.ES2022,
-    lib: ['lib.es2022.d.ts'],
+    // The generated `ToolRun` is a `Disposable` (a `using` declaration drops the run).
+    lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'],
     module: ts.ModuleKind.ESNext,
     moduleResolution: ts.ModuleResolutionKind.Bundler,
     types: [],
