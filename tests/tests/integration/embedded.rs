@@ -73,7 +73,9 @@ async fn an_upload_is_processed_and_its_results_are_served() {
 /// exactly the bytes its record describes.
 #[tokio::test]
 async fn results_are_stored_as_their_step_ends_even_when_a_later_step_fails() {
-    let stack = TestStack::start(|_| {}).await;
+    // One tool run at a time runs the two independent steps in template order, so `encode` has
+    // ended when `webm` fails; side by side, the failure would stop `encode` midway instead.
+    let stack = TestStack::start(|config| config.tools.cpu_budget = Some(1)).await;
     publish_templates(
         &stack.worker.engine,
         &*stack.worker.backends.templates,
