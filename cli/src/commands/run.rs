@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use transflow_ffmpeg::MediaTools;
 use transflow_local::DirTemplateRegistry;
-use transflow_runtime::{AssemblyRequest, Compiler, DirectorySink, JobLimits, Runner, UploadSource};
+use transflow_runtime::{
+    AssemblyRequest, Compiler, DirectorySink, JobLimits, LoadedTemplate, Runner, TemplateEngine, UploadSource,
+};
 use transflow_service::config::Config;
 use transflow_service::embedded::Layout;
 use transflow_store::assembly::{AssemblyStatus, ErrorCode};
@@ -19,20 +21,17 @@ use transflow_store::process_dir::ProcessDir;
 pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitCode> {
     let limits = JobLimits { step_timeout: Duration::from_secs(args.step_timeout), ..JobLimits::default() };
     let engine = super::engine(paths, limits)?;
-    let bytes = match template_bytes(paths, &args.template).await {
-        Ok(bytes) => bytes,
-        Err(message) => return Ok(early_failure(ErrorCode::TemplateNotFound, &message)),
-    };
-    let template = match engine.load(&bytes).await {
-        Ok((template, _)) => template,
-        Err(error) => {
-            let message = format!("template `{}` cannot be used: {error}", args.template);
-            return Ok(early_failure(ErrorCode::TemplateInvalid, &message));
-        }
-    };
     let mut tool_settings = config.tools.settings().map_err(anyhow::Error::msg)?;
     tool_settings.cpu_budget = args.cpu_budget.map(usize::from).or(tool_settings.cpu_budget);
-    let tools = MediaTools::detect(&tool_settings).await?;
+    // The sandbox is checked while the template loads: the check's processes start first, then
+    // the load (CPU-bound when it verifies or compiles) runs while they do.
+    let (tools, template) =
+        tokio::join!(MediaTools::detect(&tool_settings), load_template(paths, &engine, &args.template));
+    let template = match template {
+        Ok(template) => template,
+        Err((code, message)) => return Ok(early_failure(code, &message)),
+    };
+    let tools = tools?;
     // Removed when the run ends, or by the next process when this one is killed.
     let work = ProcessDir::claim(&paths.work)
         .with_context(|| format!("cannot set up the work directory {}", paths.work.display()))?;
@@ -75,6 +74,20 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
         template.settled().await;
     }
     Ok(report(&status))
+}
+
+/// The template, loaded; otherwise the error code and message of an early failure.
+async fn load_template(
+    paths: &Layout,
+    engine: &TemplateEngine,
+    template: &str,
+) -> Result<Arc<LoadedTemplate>, (ErrorCode, String)> {
+    let bytes =
+        template_bytes(paths, template).await.map_err(|message| (ErrorCode::TemplateNotFound, message))?;
+    match engine.load(&bytes).await {
+        Ok((loaded, _)) => Ok(loaded),
+        Err(error) => Err((ErrorCode::TemplateInvalid, format!("template `{template}` cannot be used: {error}"))),
+    }
 }
 
 /// The template's component bytes: a `.wasm` path, or the current version of a baked id.
