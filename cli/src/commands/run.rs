@@ -10,6 +10,7 @@ use transflow_ffmpeg::MediaTools;
 use transflow_local::DirTemplateRegistry;
 use transflow_runtime::{
     AssemblyRequest, Compiler, DirectorySink, JobLimits, LoadedTemplate, Runner, TemplateEngine, UploadSource,
+    hash_uploads,
 };
 use transflow_service::config::Config;
 use transflow_service::embedded::Layout;
@@ -23,10 +24,21 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
     let engine = super::engine(paths, limits)?;
     let mut tool_settings = config.tools.settings().map_err(anyhow::Error::msg)?;
     tool_settings.cpu_budget = args.cpu_budget.map(usize::from).or(tool_settings.cpu_budget);
-    // The sandbox is checked while the template loads: the check's processes start first, then
-    // the load (CPU-bound when it verifies or compiles) runs while they do.
-    let (tools, template) =
-        tokio::join!(MediaTools::detect(&tool_settings), load_template(paths, &engine, &args.template));
+    let uploads: Vec<UploadSource> = args
+        .files
+        .iter()
+        .map(|path| {
+            let name = path.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy().into_owned());
+            UploadSource { name, path: path.clone() }
+        })
+        .collect();
+    // The sandbox is checked while the template loads and the uploads are hashed: the check's
+    // processes start first, then the load and the hashing (CPU-bound) run while they do.
+    let (tools, template, hashed) = tokio::join!(
+        MediaTools::detect(&tool_settings),
+        load_template(paths, &engine, &args.template),
+        hash_uploads(&uploads)
+    );
     let template = match template {
         Ok(template) => template,
         Err((code, message)) => return Ok(early_failure(code, &message)),
@@ -37,14 +49,6 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
         .with_context(|| format!("cannot set up the work directory {}", paths.work.display()))?;
     let results = Arc::new(DirectorySink::new(paths.outputs.clone()));
     let runner = Runner::new(engine, Arc::new(tools), work.to_path_buf(), results.clone());
-    let uploads = args
-        .files
-        .iter()
-        .map(|path| {
-            let name = path.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy().into_owned());
-            UploadSource { name, path: path.clone() }
-        })
-        .collect();
     let request = AssemblyRequest {
         template: template.clone(),
         uploads,
@@ -54,7 +58,7 @@ pub async fn run(paths: &Layout, config: &Config, args: RunArgs) -> Result<ExitC
     };
     let mut progress = Progress::new("run", Count::Percent);
     let status = runner
-        .run(request, |status| {
+        .run_hashed(request, hashed, |status| {
             progress.update(status.progress as u64, status.current_step.as_deref().unwrap_or("starting"))
         })
         .await?;

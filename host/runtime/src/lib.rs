@@ -28,5 +28,5 @@ pub mod workspace;
 
 pub use engine::{Compiler, EngineError, EngineSettings, LoadSource, LoadedTemplate, TemplateEngine};
 pub use limits::JobLimits;
-pub use runner::{AssemblyRequest, RunAbandoned, Runner, UploadSource};
+pub use runner::{AssemblyRequest, RunAbandoned, Runner, UploadSource, hash_uploads};
 pub use sink::{DirectorySink, ResultSink};

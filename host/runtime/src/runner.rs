@@ -105,8 +105,20 @@ impl Runner {
         request: AssemblyRequest,
         on_update: impl FnMut(&AssemblyStatus),
     ) -> Result<AssemblyStatus, RunAbandoned> {
+        let hashed = hash_uploads(&request.uploads).await;
+        self.run_hashed(request, hashed, on_update).await
+    }
+
+    /// [`Runner::run`] with the uploads' digests already made by [`hash_uploads`], so a caller
+    /// can hash them while it loads the template and checks the sandbox.
+    pub async fn run_hashed(
+        &self,
+        request: AssemblyRequest,
+        hashed: Result<Vec<(String, u64)>, String>,
+        on_update: impl FnMut(&AssemblyStatus),
+    ) -> Result<AssemblyStatus, RunAbandoned> {
         let mut status = new_status(&request, &self.tools);
-        let hashed = match hash_uploads(&request.uploads).await {
+        let hashed = match hashed {
             Ok(hashed) => hashed,
             Err(message) => {
                 status.fail(ErrorCode::InputInvalid, None, message);
@@ -648,7 +660,8 @@ impl KeepError {
     }
 }
 
-async fn hash_uploads(uploads: &[UploadSource]) -> Result<Vec<(String, u64)>, String> {
+/// The MD5 and size of each upload, in order; a message naming the file that cannot be read.
+pub async fn hash_uploads(uploads: &[UploadSource]) -> Result<Vec<(String, u64)>, String> {
     if uploads.is_empty() {
         return Err("no files to process: give at least one".into());
     }

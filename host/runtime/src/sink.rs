@@ -139,11 +139,12 @@ fn keep_copy(source: &File, target: &Path, emitted_size: u64) -> Result<StoredRe
     Ok(StoredResult { size, md5, url })
 }
 
-/// Streams `reader` into `writer` through MD5, 1 MiB at a time (never the whole file in
-/// memory); returns the lower-case hex MD5 and the number of bytes.
+/// Streams `reader` into `writer` through MD5, 128 KiB at a time (never the whole file in
+/// memory; a thumbnail does not pay for zeroing a bigger buffer); returns the lower-case hex
+/// MD5 and the number of bytes.
 pub fn md5_copy(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<(String, u64)> {
     let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 1 << 20];
+    let mut buffer = vec![0u8; 128 << 10];
     let mut total = 0u64;
     loop {
         let n = reader.read(&mut buffer)?;

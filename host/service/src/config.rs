@@ -163,7 +163,10 @@ impl Default for WebhookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
-    /// Jobs run at once.
+    /// Jobs run at once; by default two per core. The tools' CPU budget already keeps the
+    /// ffmpeg runs to one per core, so the extra jobs only fill the time a job spends outside
+    /// ffmpeg (probing its uploads, storing results, writing its status) that would leave a
+    /// core idle.
     pub concurrency: usize,
     /// Deliveries of a job before it is set aside.
     pub max_receive_count: u32,
@@ -175,7 +178,8 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> WorkerConfig {
-        WorkerConfig { concurrency: 2, max_receive_count: 5, lease_secs: 60, visibility_secs: 60 }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        WorkerConfig { concurrency: 2 * cores, max_receive_count: 5, lease_secs: 60, visibility_secs: 60 }
     }
 }
 

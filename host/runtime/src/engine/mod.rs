@@ -499,8 +499,11 @@ fn config(settings: &EngineSettings, compiler: Strategy, pooling: bool) -> Confi
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         let instances = settings.max_instances.max(1);
-        // A Rust component holds a handful of core instances and usually two memories.
+        // A Rust component holds a handful of core instances and usually two memories. A job's
+        // store runs on one async stack at a time; the default of 1000 stacks costs a guard-page
+        // `mprotect` each when the engine starts (18 ms before a `transflow run` could begin).
         pool.total_component_instances(instances)
+            .total_stacks(instances)
             .total_core_instances(instances * 8)
             .total_memories(instances * 4)
             .total_tables(instances * 8)
