@@ -37,6 +37,13 @@ raw_encode() {
         -movflags +faststart "$raw/clip.mp4"
 }
 run_template() { rm -rf "$data/outputs"; "$transflow" run --template "$template" "$input"; }
+# The same with the tools confined by the helper alone (landlock + seccomp + rlimits), without
+# bubblewrap, as on AWS Lambda, where user namespaces do not exist: `transflow run` reads the
+# `transflow.toml` of its working directory.
+no_bubblewrap="$data/no-bubblewrap"
+mkdir -p "$no_bubblewrap"
+printf '[tools]\nbubblewrap = false\n' >"$no_bubblewrap/transflow.toml"
+run_template_without_bubblewrap() { (cd "$no_bubblewrap" && run_template); }
 
 for input in "$(clip testsrc2 testsrc2)" "$(clip testsrc testsrc)"; do
     name=$(basename "$input" .mp4)
@@ -45,6 +52,10 @@ for input in "$(clip testsrc2 testsrc2)" "$(clip testsrc testsrc)"; do
         [ "$template" = video-encode ] && goal="≤ 1.02"
         baseline=raw_${template#video-}
         pairs "\`transflow run\` ÷ raw, $template, $name" "$goal" "${baseline%-ts}" run_template
+        if [ "$template" = video-thumbnails ]; then
+            pairs "\`transflow run\` without bubblewrap (as on Lambda) ÷ raw, $template, $name" \
+                "$goal" "${baseline%-ts}" run_template_without_bubblewrap
+        fi
     done
 done
 
