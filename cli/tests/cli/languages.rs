@@ -1,11 +1,13 @@
 //! Templates in other languages through the real CLI: the TypeScript bindings check, `bake` with
-//! componentize-js, runs with real ffmpeg next to the Rust twin, failing steps, and
-//! `transflow new template` in Rust, TypeScript and Python (componentize-py).
+//! componentize-js, runs with real ffmpeg next to the Rust twin, failing steps, spawned ffmpeg
+//! runs in both SDKs, and `transflow new template` in Rust, TypeScript and Python
+//! (componentize-py).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use transflow_tests::{ffprobe, media, stream};
+use std::time::Duration;
+use transflow_tests::{duration, ffprobe, media, result_path, stream};
 
 use crate::BINARY;
 
@@ -13,18 +15,23 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// Runs `transflow` from the repository root with its data under `data`.
-fn transflow(data: &Path, args: &[&str]) -> Output {
-    Command::new(BINARY)
+/// `transflow` from the repository root with its data under `data`, ready to run.
+fn command(data: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
         .current_dir(repo())
         .arg("--data-dir")
         .arg(data)
         .args(args)
         .env("RUST_LOG", "warn")
         // Standalone Rust templates share the workspace's build of their dependencies.
-        .env("CARGO_TARGET_DIR", repo().join("target"))
-        .output()
-        .unwrap()
+        .env("CARGO_TARGET_DIR", repo().join("target"));
+    command
+}
+
+/// Runs `transflow` from the repository root with its data under `data`.
+fn transflow(data: &Path, args: &[&str]) -> Output {
+    command(data, args).output().unwrap()
 }
 
 fn stderr(output: &Output) -> String {
@@ -44,16 +51,21 @@ fn run(data: &Path, template: &str, fields: &[&str]) -> (bool, Value) {
 
 /// `run` with more options, such as `--step-timeout`.
 fn run_with(data: &Path, options: &[&str], fields: &[&str]) -> (bool, Value) {
+    let output = transflow(data, &run_args(options, fields));
+    let status = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no status JSON ({e}):\n{}", stderr(&output)));
+    (output.status.success(), status)
+}
+
+/// `transflow run`'s arguments for one assembly on the shared clip.
+fn run_args<'a>(options: &[&'a str], fields: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["run"];
     args.extend(options);
     for field in fields {
         args.extend(["--field", field]);
     }
     args.push(media().clip.to_str().unwrap());
-    let output = transflow(data, &args);
-    let status = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("no status JSON ({e}):\n{}", stderr(&output)));
-    (output.status.success(), status)
+    args
 }
 
 /// `(name, width, height)` of every result of `step`, measured by ffprobe on the file itself.
@@ -247,4 +259,89 @@ fn new_templates_bake_and_run_as_they_are() {
         message.contains("TS2345") && message.contains("template `poster-ts` did not build"),
         "{message}"
     );
+}
+
+/// Processes whose command line holds `text` (zombies have none).
+fn processes_with(text: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|line| line.windows(text.len()).any(|w| w == text.as_bytes()))
+        })
+        .count()
+}
+
+/// Runs `template` (a `spawn-pair` fixture) with its ffmpeg runs tagged by a marker of this
+/// test's own, and watches /proc while the assembly runs: returns the final status and whether
+/// the `wide` and the `narrow` run were ever alive at the same moment.
+fn run_watching_the_pair(data: &Path, template: &str) -> (bool, Value, bool) {
+    let marker = format!("spawned-{template}-{}", std::process::id());
+    let field = format!("marker={marker}");
+    let (wide, narrow) = (format!("{marker}-wide"), format!("{marker}-narrow"));
+    let status_file = data.join(format!("{template}.status.json"));
+    // Two slots of the CPU budget, so both runs may go at once whatever the machine's cores.
+    let options = ["--template", template, "--cpu-budget", "2"];
+    let mut child = command(data, &run_args(&options, &[&field]))
+        .stdout(std::fs::File::create(&status_file).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut together = false;
+    // At most five minutes: the first run of a fresh component compiles it.
+    for _ in 0..15_000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        together |= processes_with(&wide) > 0 && processes_with(&narrow) > 0;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+        panic!("`transflow run --template {template}` did not end within five minutes");
+    }
+    let ok = child.wait().unwrap().success();
+    let status = serde_json::from_slice(&std::fs::read(&status_file).unwrap()).expect("a status JSON");
+    (ok, status, together)
+}
+
+/// A `spawn-pair` fixture (`tests/components/{language}/spawn-pair`, whose comment says what it
+/// does): both spawned runs go on at once and give their results, their handles are released
+/// (it spawns past the host's bound of 8 afterwards), and a failing run fails the step with an
+/// error naming it, without waiting for the run after it, which would never end.
+fn spawned_runs_of(language: &str, template: &str) {
+    let data = tempfile::tempdir().unwrap();
+    bake(data.path(), &["--templates", &format!("tests/components/{language}"), "spawn-pair"]);
+
+    let (ok, status, together) = run_watching_the_pair(data.path(), template);
+    assert!(ok, "{status}");
+    assert_eq!(status["ok"], "ASSEMBLY_COMPLETED");
+    let sizes = [("wide.mp4".to_owned(), 320, 180), ("narrow.mp4".to_owned(), 160, 90)];
+    assert_eq!(probed_results(&status, "pair"), sizes);
+    for result in status["results"]["pair"].as_array().unwrap() {
+        let seconds = duration(&ffprobe(&result_path(result["url"].as_str().unwrap())));
+        assert!((seconds - 2.0).abs() < 0.2, "{}: {seconds} s", result["name"]);
+    }
+    assert!(together, "the two spawned ffmpeg runs were never alive at the same moment");
+
+    // A minute, not the default, so a `joinAll` that waited for the endless run would show as
+    // STEP_TIMEOUT rather than hold the test up.
+    let (ok, status) =
+        run_with(data.path(), &["--template", template, "--step-timeout", "60"], &["fail=first"]);
+    assert!(!ok, "{status}");
+    assert_eq!(status["error"], "FFMPEG_FAILED", "{status}");
+    let text = status["message"].as_str().unwrap();
+    assert!(text.starts_with("step `pair`: ffmpeg on `clip.mp4` exited with code"), "{text}");
+    assert!(text.contains("matches no streams"), "{text}");
+}
+
+#[test]
+fn a_typescript_step_spawns_two_ffmpeg_runs_at_once_and_joins_them() {
+    spawned_runs_of("typescript", "spawn-pair-ts");
+}
+
+#[test]
+fn a_python_step_spawns_two_ffmpeg_runs_at_once_and_joins_them() {
+    spawned_runs_of("python", "spawn-pair-py");
 }

@@ -37,7 +37,7 @@ this module; its own types are the API.
 from .context import Context, Input
 from .describe import ORIGINAL, StepInfo, TemplateInfo, Webhook
 from .errors import StepError
-from .ffmpeg import FfmpegRun
+from .ffmpeg import FfmpegRun, SpawnedRun, join_all
 from .stem import STEM_MAX, safe_stem
 from .template import Template, export
 
@@ -47,11 +47,13 @@ __all__ = [
     "Context",
     "FfmpegRun",
     "Input",
+    "SpawnedRun",
     "StepError",
     "StepInfo",
     "Template",
     "TemplateInfo",
     "Webhook",
     "export",
+    "join_all",
     "safe_stem",
 ]

@@ -43,7 +43,7 @@ import type { TemplateInfo } from './describe';
 export { Context, Input, type EmittedFile, type LogLevel, type MediaMeta } from './context';
 export { ORIGINAL, StepInfo, TemplateInfo, type Webhook } from './describe';
 export { StepError, type HostError } from './errors';
-export { FfmpegRun } from './ffmpeg';
+export { FfmpegRun, SpawnedRun, joinAll } from './ffmpeg';
 export { STEM_MAX, safeStem } from './stem';
 
 /**
