@@ -9,8 +9,8 @@ use std::time::Duration;
 use transflow_ffmpeg::MediaTools;
 use transflow_local::DirTemplateRegistry;
 use transflow_runtime::{
-    AssemblyRequest, Compiler, DirectorySink, JobLimits, LoadedTemplate, Runner, TemplateEngine, UploadSource,
-    hash_uploads,
+    AssemblyRequest, Compiler, DirectorySink, JobLimits, LoadedTemplate, Runner, TemplateEngine,
+    UploadSource, hash_uploads,
 };
 use transflow_service::config::Config;
 use transflow_service::embedded::Layout;
@@ -90,7 +90,9 @@ async fn load_template(
         template_bytes(paths, template).await.map_err(|message| (ErrorCode::TemplateNotFound, message))?;
     match engine.load(&bytes).await {
         Ok((loaded, _)) => Ok(loaded),
-        Err(error) => Err((ErrorCode::TemplateInvalid, format!("template `{template}` cannot be used: {error}"))),
+        Err(error) => {
+            Err((ErrorCode::TemplateInvalid, format!("template `{template}` cannot be used: {error}")))
+        }
     }
 }
 
