@@ -13,7 +13,7 @@
 //! Cranelift takes about 16 s for the 11.5 MiB SpiderMonkey inside a TypeScript template (a
 //! Python one is larger still), and a fresh worker (every new Lambda environment) would make
 //! its first job wait that long. So a component of [`BASELINE_FIRST_BYTES`] or more is first
-//! compiled by Winch, wasmtime's single-pass baseline compiler (7.8 times faster on
+//! compiled by Winch, wasmtime's single-pass baseline compiler (6.5 times faster on
 //! SpiderMonkey as measured in BENCHMARKS.md; its code runs slower, which a template that
 //! mostly waits on ffmpeg barely notices), and a background thread compiles it with Cranelift, caches that, and swaps it in: jobs that start
 //! afterwards instantiate the Cranelift code, jobs already running keep their instance, and
