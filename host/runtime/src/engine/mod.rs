@@ -13,7 +13,7 @@
 //! Cranelift takes about 16 s for the 11.5 MiB SpiderMonkey inside a TypeScript template (a
 //! Python one is larger still), and a fresh worker (every new Lambda environment) would make
 //! its first job wait that long. So a component of [`BASELINE_FIRST_BYTES`] or more is first
-//! compiled by Winch, wasmtime's single-pass baseline compiler (7.8 times faster on
+//! compiled by Winch, wasmtime's single-pass baseline compiler (6.5 times faster on
 //! SpiderMonkey as measured in BENCHMARKS.md; its code runs slower, which a template that
 //! mostly waits on ffmpeg barely notices), and a background thread compiles it with Cranelift, caches that, and swaps it in: jobs that start
 //! afterwards instantiate the Cranelift code, jobs already running keep their instance, and
@@ -47,13 +47,23 @@ use tokio::sync::watch;
 use transflow_store::template::TemplateDescription;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Strategy, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store, Strategy,
+    UpdateDeadline,
 };
 
 pub mod cache;
 
 /// How often the epoch advances; also the granularity of step deadlines inside wasm.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Bytes of each freed table the pool zeroes and keeps mapped, rather than giving them back to
+/// the kernel: every table of our templates (SpiderMonkey's has 7,577 entries of 8 bytes).
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// Bytes of each freed linear memory the pool may restore in place where the kernel reports
+/// which pages were written (see [`config`]): a describe() or a step of a Rust template
+/// writes well under this, and what is kept is reset before any other job sees it.
+const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
 
 /// Components at least this large are compiled by Winch first (see the module docs). Below
 /// it Cranelift compiles in under a second here (135 KiB: 0.3 s), and a second compile of the
@@ -496,6 +506,13 @@ fn link_capabilities(linker: &mut Linker<JobState>) -> wasmtime::Result<()> {
 fn config(settings: &EngineSettings, compiler: Strategy, pooling: bool) -> Config {
     let mut config = Config::new();
     config.strategy(compiler).wasm_component_model(true).epoch_interruption(true);
+    if compiler == Strategy::Winch {
+        // Winch's code only bridges the first runs, so its compile is what counts: no native
+        // unwind tables (wasmtime walks wasm frames itself and stops host panics at the host
+        // call; only external profilers read them), no address map (trap backtraces of Winch's
+        // code lack wasm offsets) and unoptimised Cranelift trampolines.
+        config.native_unwind_info(false).generate_address_map(false).cranelift_opt_level(OptLevel::None);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         let instances = settings.max_instances.max(1);
@@ -507,7 +524,17 @@ fn config(settings: &EngineSettings, compiler: Strategy, pooling: bool) -> Confi
             .total_core_instances(instances * 8)
             .total_memories(instances * 4)
             .total_tables(instances * 8)
-            .max_memory_size(settings.limits.memory_bytes);
+            .max_memory_size(settings.limits.memory_bytes)
+            // A freed table is zeroed with memset instead of madvise, so the next instance's
+            // table initialisation takes no page fault (BENCHMARKS.md, issue 14).
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            // The kernel names the pages a job wrote and only those are restored from the
+            // image or zeroed, up to this many bytes; the rest is decommitted. Without
+            // PAGEMAP_SCAN keep-resident would memset the lowest bytes whatever was written,
+            // and a Rust guest's written stack top lies 1 MiB up: madvise stays cheaper there.
+            pool.pagemap_scan(Enabled::Yes).linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
@@ -629,6 +656,32 @@ mod tests {
             assert_eq!(source(tier), LoadSource::DiskCache, "{:?}", tier.compiler);
         }
         assert_ne!(engine.optimized.tag, winch.tag, "each compiler's code has its own name");
+    }
+
+    /// Each instance gets its memory as the component's image made it, however the pool reuses
+    /// slots and whatever it keeps resident: with one instance at a time, every instance takes
+    /// the memory and tables the one before it freed.
+    #[tokio::test]
+    async fn no_instance_sees_what_an_earlier_one_left_in_its_memory() {
+        const FRESH: &str = "data fresh, bss fresh, grown fresh";
+        let dir = tempfile::tempdir().unwrap();
+        let engine = new_engine(&dir.path().join("cache"));
+        assert!(engine.is_pooling(), "the pool's reuse of memory is what this test checks");
+        let bytes = std::fs::read(test_components::FRESH_MEMORY).unwrap();
+        let (template, _) = engine.load(&bytes).await.unwrap();
+        assert_eq!(template.description.description, FRESH);
+        for _ in 0..3 {
+            let state = JobState::for_describe(engine.limits());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let (mut store, instance) = engine.instantiate(&template, state, deadline).await.unwrap();
+            let pipeline = instance.transflow_template_pipeline();
+            assert_eq!(pipeline.call_describe(&mut store).await.unwrap().description, FRESH);
+            // The fixture does see marks where they are: its own, in the same instance.
+            assert_eq!(
+                pipeline.call_describe(&mut store).await.unwrap().description,
+                "data marked, bss marked, grown marked"
+            );
+        }
     }
 
     #[test]
