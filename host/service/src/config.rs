@@ -163,10 +163,11 @@ impl Default for WebhookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
-    /// Jobs run at once; by default two per core. The tools' CPU budget already keeps the
-    /// ffmpeg runs to one per core, so the extra jobs only fill the time a job spends outside
-    /// ffmpeg (probing its uploads, storing results, writing its status) that would leave a
-    /// core idle.
+    /// Jobs run at once; by default four per core, at most 16. The tools' CPU budget already
+    /// keeps the ffmpeg runs to one per core, so the extra jobs only fill the time a job spends
+    /// outside ffmpeg (probing its uploads, storing results, writing its status) that would
+    /// leave a core idle. The cap keeps the engine's instance pool (jobs × steps at once, each
+    /// reserving its memories' address space) in bounds on machines with many cores.
     pub concurrency: usize,
     /// Deliveries of a job before it is set aside.
     pub max_receive_count: u32,
@@ -179,7 +180,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> WorkerConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        WorkerConfig { concurrency: 2 * cores, max_receive_count: 5, lease_secs: 60, visibility_secs: 60 }
+        WorkerConfig { concurrency: (4 * cores).min(16), max_receive_count: 5, lease_secs: 60, visibility_secs: 60 }
     }
 }
 
