@@ -13,10 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/bench/lib.sh
-profile=${PROFILE:-release}
-build=(cargo build --bin transflow --bin transflow-confine)
-if [ "$profile" = release ]; then "${build[@]}" --release >&2; else "${build[@]}" >&2; fi
-transflow="$PWD/target/$profile/transflow"
+transflow=$(build_transflow)
 export TRANSFLOW_DATA_DIR="${TMPDIR:-/tmp}/transflow-bench-graph"
 mkdir -p "$TRANSFLOW_DATA_DIR"
 $transflow bake video-encode video-thumbnails >/dev/null 2>&1

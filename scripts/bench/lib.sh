@@ -36,3 +36,11 @@ pairs() {
     row "$figure" "$(printf '%s\n' "${baseline[@]}" | median)" \
         "$(printf '%s\n' "${subject[@]}" | median)" "$goal"
 }
+
+# Builds transflow and its confine helper (release, or debug with PROFILE=debug) and prints the
+# binary's path, so a bench script run on its own needs nothing built beforehand.
+build_transflow() {
+    local profile=${PROFILE:-release} build=(cargo build --bin transflow --bin transflow-confine)
+    if [ "$profile" = release ]; then "${build[@]}" --release >&2; else "${build[@]}" >&2; fi
+    echo "${CARGO_TARGET_DIR:-$PWD/target}/$profile/transflow"
+}

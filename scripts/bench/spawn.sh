@@ -11,10 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/bench/lib.sh
-profile=${PROFILE:-release}
-build=(cargo build --bin transflow --bin transflow-confine)
-if [ "$profile" = release ]; then "${build[@]}" --release >&2; else "${build[@]}" >&2; fi
-transflow="${CARGO_TARGET_DIR:-$PWD/target}/$profile/transflow"
+transflow=$(build_transflow)
 export TRANSFLOW_DATA_DIR="${TMPDIR:-/tmp}/transflow-bench-spawn"
 mkdir -p "$TRANSFLOW_DATA_DIR"
 $transflow bake audio-encode >/dev/null 2>&1
