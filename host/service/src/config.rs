@@ -180,7 +180,12 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> WorkerConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        WorkerConfig { concurrency: (4 * cores).min(16), max_receive_count: 5, lease_secs: 60, visibility_secs: 60 }
+        WorkerConfig {
+            concurrency: (4 * cores).min(16),
+            max_receive_count: 5,
+            lease_secs: 60,
+            visibility_secs: 60,
+        }
     }
 }
 
