@@ -328,6 +328,8 @@ fn confines_inside_bubblewrap() {
                 path(&ws.input_dir),
             ])
             .args(["--ro-bind", path(&ws.other), path(&ws.other)])
+            // After the tmpfs, which would hide a helper built under /tmp.
+            .args(["--ro-bind", HELPER, HELPER])
             .args(["--unshare-all", "--die-with-parent", HELPER])
             .args(plan.to_args())
             .args(args)

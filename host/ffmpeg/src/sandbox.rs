@@ -285,13 +285,15 @@ fn bubblewrap_args(helper: &Path, program: &Path, access: Access<'_>) -> Vec<Str
     {
         args.extend(["--ro-bind-try".into(), etc.into(), etc.into()]);
     }
+    // Before the helper's and the tool's binds: mounted after them, the tmpfs would hide a
+    // helper that lives under /tmp (a checkout there) and bubblewrap would drop out.
+    args.extend(["--dev".into(), "/dev".into(), "--tmpfs".into(), "/tmp".into()]);
     for outside_usr in [helper, program] {
         if !outside_usr.starts_with("/usr") {
             let path = outside_usr.to_string_lossy().into_owned();
             args.extend(["--ro-bind".into(), path.clone(), path]);
         }
     }
-    args.extend(["--dev".into(), "/dev".into(), "--tmpfs".into(), "/tmp".into()]);
     let workspace = access.workspace.to_string_lossy().into_owned();
     args.extend(["--ro-bind".into(), workspace, SANDBOX_WORKSPACE.into()]);
     if let Some(writable) = access.writable {
