@@ -39,12 +39,9 @@ side_by_side() { encode_both; }
 pairs "video-encode encode + webm, side by side ÷ one after another (s)" "≤ 0.6" sequential side_by_side
 # The floor of that ratio: side by side can at best keep every core busy, so it takes at least
 # the sequential run's CPU time ÷ cores. Both encoders are multi-threaded, so this floor shows
-# how much of the machine one step at a time already used. Measured with the tools confined
-# without bubblewrap (`transflow run` reads the working directory's `transflow.toml`):
-# bubblewrap exits without waiting for its children, so their CPU time never reaches `times`.
-no_bubblewrap="$TRANSFLOW_DATA_DIR/no-bubblewrap"
-mkdir -p "$no_bubblewrap"
-printf '[tools]\nbubblewrap = false\n' >"$no_bubblewrap/transflow.toml"
+# how much of the machine one step at a time already used. Measured without bubblewrap: it
+# exits without waiting for its children, so their CPU time never reaches `times`.
+no_bubblewrap=$(without_bubblewrap_dir "$TRANSFLOW_DATA_DIR")
 walls=() cpus=()
 for _ in $(seq "$runs"); do
     start=$(date +%s.%N)
@@ -93,7 +90,7 @@ token=$($transflow token --user bench --ttl 2h)
 # a real client would (curl and jq per request cost more CPU than a job's own host work).
 dev_assemblies() {
     python3 - "$port" "$token" "$small" "$assemblies" <<'PY'
-import hashlib, http.client, json, os, sys, time
+import hashlib, http.client, json, sys, time
 port, token, small, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 body = open(small, "rb").read()
 md5 = hashlib.md5(body).hexdigest()

@@ -44,3 +44,13 @@ build_transflow() {
     if [ "$profile" = release ]; then "${build[@]}" --release >&2; else "${build[@]}" >&2; fi
     echo "${CARGO_TARGET_DIR:-$PWD/target}/$profile/transflow"
 }
+
+# Makes, under directory $1, a working directory whose `transflow.toml` turns bubblewrap off (the
+# tools confined by the helper alone, as on AWS Lambda: `transflow run` reads the working
+# directory's config) and prints its path.
+without_bubblewrap_dir() {
+    local dir="$1/no-bubblewrap"
+    mkdir -p "$dir"
+    printf '[tools]\nbubblewrap = false\n' >"$dir/transflow.toml"
+    echo "$dir"
+}

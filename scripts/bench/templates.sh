@@ -38,11 +38,8 @@ raw_encode() {
 }
 run_template() { rm -rf "$data/outputs"; "$transflow" run --template "$template" "$input"; }
 # The same with the tools confined by the helper alone (landlock + seccomp + rlimits), without
-# bubblewrap, as on AWS Lambda, where user namespaces do not exist: `transflow run` reads the
-# `transflow.toml` of its working directory.
-no_bubblewrap="$data/no-bubblewrap"
-mkdir -p "$no_bubblewrap"
-printf '[tools]\nbubblewrap = false\n' >"$no_bubblewrap/transflow.toml"
+# bubblewrap, as on AWS Lambda, where user namespaces do not exist.
+no_bubblewrap=$(without_bubblewrap_dir "$data")
 run_template_without_bubblewrap() { (cd "$no_bubblewrap" && run_template); }
 
 for input in "$(clip testsrc2 testsrc2)" "$(clip testsrc testsrc)"; do
